@@ -1,0 +1,50 @@
+package core
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// backoff yields jittered exponential delays: attempt n waits a random time in
+// [d/2, d] with d = min(cap, base*2^n). The jitter spreads the retries of many
+// processes after a shared outage, so a registry that comes back is not hit by
+// all of them at once.
+type backoff struct {
+	base, cap time.Duration
+	attempt   int
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.base
+	for i := 0; i < b.attempt && d < b.cap; i++ {
+		d *= 2
+	}
+	d = min(d, b.cap)
+	b.attempt++
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.attempt = 0 }
+
+// jitter returns d changed by a random amount of up to ±10%, so refreshes of
+// instances started together drift apart.
+func jitter(d time.Duration) time.Duration {
+	spread := d / 10
+	if spread <= 0 {
+		return d
+	}
+	return d - spread + rand.N(2*spread+1)
+}
+
+// sleep waits d or until ctx ends; it reports whether the full wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

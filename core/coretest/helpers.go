@@ -1,0 +1,133 @@
+package coretest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// client is one registrar/discovery pair over its own driver.
+type client struct {
+	d   core.Driver
+	reg core.Registrar
+	dis core.Discovery
+}
+
+func (h Harness) newClient(t testing.TB) *client {
+	t.Helper()
+	d := h.NewDriver(t)
+	o := h.options()
+	reg, err := core.NewRegistrar(d, o)
+	if err != nil {
+		t.Fatalf("NewRegistrar: %v", err)
+	}
+	dis, err := core.NewDiscovery(d, o)
+	if err != nil {
+		t.Fatalf("NewDiscovery: %v", err)
+	}
+	c := &client{d: d, reg: reg, dis: dis}
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *client) close() {
+	c.dis.Close()
+	c.reg.Close()
+	c.d.Close()
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// addrs renders a list as "addr{k=v}" items, for assertions and messages.
+func addrs(list []core.Instance) []string {
+	out := make([]string, len(list))
+	for i, in := range list {
+		out[i] = in.Addr
+	}
+	return out
+}
+
+func hasAddrs(want ...string) func([]core.Instance) bool {
+	return func(l []core.Instance) bool { return slices.Equal(addrs(l), want) }
+}
+
+// next reads values from ch until ok accepts one, or fails at the deadline.
+// It returns every value read, in order.
+func next(t testing.TB, ch <-chan []core.Instance, within time.Duration, what string, ok func([]core.Instance) bool) []core.Instance {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	var seen [][]string
+	for {
+		select {
+		case l, open := <-ch:
+			if !open {
+				t.Fatalf("watch closed while waiting for %s; saw %v", what, seen)
+			}
+			seen = append(seen, addrs(l))
+			if ok(l) {
+				return l
+			}
+		case <-deadline.C:
+			t.Fatalf("no list with %s within %v; saw %v", what, within, seen)
+		}
+	}
+}
+
+// poll calls f until it returns nil or the deadline passes.
+func poll(t testing.TB, within time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	wait := 5 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not reached within %v: %v", what, within, err)
+		}
+		time.Sleep(wait) // polling interval, not synchronisation: the deadline decides
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+func instancesAre(ctx context.Context, dis core.Discovery, service string, want ...string) func() error {
+	return func() error {
+		l, err := dis.Instances(ctx, service)
+		if err != nil {
+			return err
+		}
+		if got := addrs(l); !slices.Equal(got, want) {
+			return fmt.Errorf("instances %v, want %v", got, want)
+		}
+		return nil
+	}
+}
+
+func addr(i int) string { return fmt.Sprintf("tcp@127.0.0.1:%d", 20000+i) }
+
+func inst(service string, i int, kv ...string) core.Instance {
+	m := core.Metadata{}
+	for j := 0; j+1 < len(kv); j += 2 {
+		m[kv[j]] = kv[j+1]
+	}
+	return core.Instance{Service: service, Addr: addr(i), Meta: m}
+}
+
+func metaString(l []core.Instance) string {
+	var b strings.Builder
+	for _, in := range l {
+		fmt.Fprintf(&b, "%s{%s} ", in.Addr, in.Meta.Encode())
+	}
+	return b.String()
+}

@@ -1,0 +1,41 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Driver is what a backend implements: a thin translation to its store.
+// Drivers hold no policy: they do not retry, back off, cache, filter or select.
+// Core calls them from several goroutines at once.
+type Driver interface {
+	// Put creates or replaces inst's record so that it lives for ttl unless
+	// kept alive. Putting the same service and address again updates it.
+	Put(ctx context.Context, inst Instance, ttl time.Duration) error
+	// KeepAlive extends the life of inst's record by ttl without changing it.
+	// It returns ErrNotFound (possibly wrapped) when the store no longer holds
+	// the record, so that core writes it again.
+	KeepAlive(ctx context.Context, inst Instance, ttl time.Duration) error
+	// Delete removes inst's record; a missing record is not an error.
+	Delete(ctx context.Context, inst Instance) error
+	// List returns the instances of service in a slice the caller may keep
+	// and reorder. An empty list is not an error.
+	List(ctx context.Context, service string) ([]Instance, error)
+	// Watch starts watching service. ctx bounds the watch's whole life.
+	Watch(ctx context.Context, service string) (Watcher, error)
+	// Close releases the driver's connections. Records with a lease or
+	// session expire on their own afterwards; Close deletes nothing.
+	Close() error
+}
+
+// Watcher yields full lists of one service.
+type Watcher interface {
+	// Next blocks until it can return a list that may differ from the last one
+	// it returned; the first call returns the current list. It returns an
+	// error when ctx ends or the watch broke; core then closes the Watcher,
+	// backs off and opens a new one, keeping the last list meanwhile.
+	// Next must report metadata changes, not only joins and leaves.
+	Next(ctx context.Context) ([]Instance, error)
+	// Close stops the watch and frees its resources.
+	Close() error
+}

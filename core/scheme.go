@@ -1,0 +1,103 @@
+package core
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+)
+
+// Opener builds a Driver from a URL such as etcd://h1:2379,h2:2379/services.
+// It reads its own query parameters through p; parameters nobody read are
+// reported to the user as errors by the caller.
+type Opener func(u *url.URL, p *Params) (Driver, error)
+
+// Backend describes a registered scheme.
+type Backend struct {
+	Scheme string
+	Open   Opener
+	// SecretUser marks schemes whose URL user name is a secret (a token), so
+	// redaction hides it too; passwords are always hidden.
+	SecretUser bool
+}
+
+var (
+	backendsMu sync.RWMutex
+	backends   = map[string]Backend{}
+)
+
+// RegisterBackend makes a scheme available to discovery.Open. Backends call
+// it from init; registering a scheme twice panics, as database/sql does.
+func RegisterBackend(b Backend) {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if b.Open == nil || b.Scheme == "" {
+		panic("discovery: RegisterBackend needs a scheme and an Opener")
+	}
+	if _, dup := backends[b.Scheme]; dup {
+		panic("discovery: RegisterBackend called twice for scheme " + b.Scheme)
+	}
+	backends[b.Scheme] = b
+}
+
+// LookupBackend returns the backend registered for scheme.
+func LookupBackend(scheme string) (Backend, bool) {
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	b, ok := backends[scheme]
+	return b, ok
+}
+
+// Schemes lists the registered schemes, sorted.
+func Schemes() []string {
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	var s []string
+	for k := range backends {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// Redact returns rawURL with its password, a secret user name and the values
+// of secret-looking query parameters replaced, for errors and logs.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	if u.User != nil {
+		b, _ := LookupBackend(u.Scheme)
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else if b.SecretUser {
+			u.User = url.User("xxxxx")
+		}
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if isSecretParam(k) {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func isSecretParam(k string) bool {
+	switch k {
+	case "password", "token", "secret", "auth", "key_password", "acl_token":
+		return true
+	}
+	return false
+}
+
+// errorf builds an ErrInvalid error.
+func errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
