@@ -54,7 +54,7 @@ type registrar struct {
 
 // registration is one instance kept alive by its own goroutine.
 type registration struct {
-	r      *registrar
+	r    *registrar
 	stop context.CancelFunc
 	done chan struct{}
 

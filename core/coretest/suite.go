@@ -20,9 +20,9 @@ func Run(t *testing.T, h Harness) {
 		t.Fatal("coretest: Harness.NewDriver is required")
 	}
 	tests := []struct {
-		name     string
-		applies  string // "registry" (TTL > 0), "static" (TTL == 0) or "all"
-		fn       func(*testing.T, Harness)
+		name    string
+		applies string // "registry" (TTL > 0), "static" (TTL == 0) or "all"
+		fn      func(*testing.T, Harness)
 	}{
 		{"RegisterDeregister", "registry", testRegisterDeregister},
 		{"WatchFirstValueAndOrder", "registry", testWatchOrder},
