@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 )
 
 // Opener builds a Driver from a URL such as etcd://h1:2379,h2:2379/services.
 // It reads its own query parameters through p; parameters nobody read are
 // reported to the user as errors by the caller.
-type Opener func(u *url.URL, p *Params) (Driver, error)
+type Opener func(t Target, p *Params) (Driver, error)
 
 // Backend describes a registered scheme.
 type Backend struct {
@@ -63,30 +64,39 @@ func Schemes() []string {
 // Redact returns rawURL with its password, a secret user name and the values
 // of secret-looking query parameters replaced, for errors and logs.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
+	t, err := ParseTarget(rawURL)
 	if err != nil {
-		return "<unparsable URL>"
+		return redactText(rawURL)
 	}
-	if u.User != nil {
-		b, _ := LookupBackend(u.Scheme)
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		} else if b.SecretUser {
-			u.User = url.User("xxxxx")
+	raw := t.Raw
+	if t.User != nil {
+		b, _ := LookupBackend(t.Scheme)
+		_, hasPass := t.User.Password()
+		if hasPass || b.SecretUser {
+			auth := raw
+			if i := strings.IndexByte(raw, '/'); i >= 0 {
+				auth = raw[:i]
+			}
+			at := strings.LastIndexByte(auth, '@')
+			user := "xxxxx"
+			if hasPass {
+				user = url.PathEscape(t.User.Username()) + ":xxxxx"
+			}
+			raw = user + raw[at:]
 		}
 	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		if isSecretParam(k) {
-			q.Set(k, "xxxxx")
-			changed = true
+	out := t.Scheme + "://" + raw
+	if len(t.Query) > 0 {
+		q := url.Values{}
+		for k, v := range t.Query {
+			if isSecretParam(k) {
+				v = []string{"xxxxx"}
+			}
+			q[k] = v
 		}
+		out += "?" + q.Encode()
 	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return out
 }
 
 func isSecretParam(k string) bool {

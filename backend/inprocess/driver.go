@@ -3,7 +3,6 @@ package inprocess
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"time"
 
@@ -14,11 +13,11 @@ func init() {
 	core.RegisterBackend(core.Backend{Scheme: "inprocess", Open: open})
 }
 
-func open(u *url.URL, _ *core.Params) (core.Driver, error) {
-	if u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("%w: inprocess URL needs one store name: inprocess://NAME", core.ErrInvalid)
+func open(t core.Target, _ *core.Params) (core.Driver, error) {
+	if len(t.Hosts) != 1 || t.User != nil || (t.Path != "" && t.Path != "/") {
+		return nil, fmt.Errorf("%w: inprocess URL %q must name one store: inprocess://NAME", core.ErrInvalid, "inprocess://"+t.Raw)
 	}
-	return Open(u.Host), nil
+	return Open(t.Hosts[0]), nil
 }
 
 // Open returns a driver on the store called name.

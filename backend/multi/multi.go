@@ -1,0 +1,31 @@
+// Package multi is the backend for a fixed list of servers that can be
+// replaced at run time with Update; watchers see every update.
+//
+// URL form: multi://tcp@h1:8972,tcp@h2:8972
+package multi
+
+import (
+	"fmt"
+
+	"github.com/seedforge/discovery/backend/internal/staticlist"
+	"github.com/seedforge/discovery/core"
+)
+
+// Server is one address with its metadata.
+type Server = staticlist.Server
+
+// Driver is the multi backend's driver; Update replaces its list.
+type Driver = staticlist.Driver
+
+func init() {
+	core.RegisterBackend(core.Backend{Scheme: "multi", Open: func(t core.Target, _ *core.Params) (core.Driver, error) {
+		servers, err := staticlist.ParseAddrs(t.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("multi://%s: %w", t.Raw, err)
+		}
+		return staticlist.New(servers)
+	}})
+}
+
+// New returns a driver over servers.
+func New(servers ...Server) (*Driver, error) { return staticlist.New(servers) }

@@ -1,0 +1,30 @@
+// Package p2p is the backend for one fixed server: clients call it directly,
+// servers need not register (Register is accepted and stores nothing).
+//
+// URL form: p2p://tcp@127.0.0.1:8972 (or p2p://unix@/tmp/s.sock).
+package p2p
+
+import (
+	"fmt"
+
+	"github.com/seedforge/discovery/backend/internal/staticlist"
+	"github.com/seedforge/discovery/core"
+)
+
+func init() {
+	core.RegisterBackend(core.Backend{Scheme: "p2p", Open: func(t core.Target, _ *core.Params) (core.Driver, error) {
+		servers, err := staticlist.ParseAddrs(t.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("p2p://%s: %w", t.Raw, err)
+		}
+		if len(servers) != 1 {
+			return nil, fmt.Errorf("%w: p2p:// takes exactly one address; use multi://%s for several", core.ErrInvalid, t.Raw)
+		}
+		return staticlist.New(servers)
+	}})
+}
+
+// New returns a driver for the one server at addr (network@host:port).
+func New(addr string, meta core.Metadata) (core.Driver, error) {
+	return staticlist.New([]staticlist.Server{{Addr: addr, Meta: meta}})
+}

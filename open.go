@@ -1,0 +1,111 @@
+package discovery
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// Open connects to the registry named by rawURL. Policy options are query
+// parameters understood by every backend:
+//
+//	ttl=30s                 how long a record outlives its last refresh
+//	interval=10s            refresh period (default ttl/3)
+//	deregister_timeout=5s   bound on the deletes done by Close
+//	group=blue, version=2   default filters of every watch
+//
+// Each backend adds its own; an unknown parameter is an error naming the
+// known ones. Secrets in the URL never appear in errors or logs.
+func Open(rawURL string) (*Client, error) {
+	return OpenConfig(rawURL, Config{})
+}
+
+// OpenConfig is Open with policies set in code. A policy given both in cfg
+// and in the URL is an error, so that neither is silently dropped.
+func OpenConfig(rawURL string, cfg Config) (*Client, error) {
+	t, err := core.ParseTarget(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := core.LookupBackend(t.Scheme)
+	if !ok {
+		if tag, known := compiledOut[t.Scheme]; known {
+			return nil, fmt.Errorf("%w: scheme %q is known but not compiled in: build with -tags %s (e.g. go build -tags %s ./...)",
+				core.ErrInvalid, t.Scheme, tag, tag)
+		}
+		return nil, fmt.Errorf("%w: unknown scheme %q in %s; known schemes: %s", core.ErrInvalid, t.Scheme, core.Redact(rawURL), knownSchemes())
+	}
+	p := core.NewParams(t.Query)
+	if cfg, err = policyParams(p, cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
+	}
+	d, err := b.Open(t, p)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", core.Redact(rawURL), err)
+	}
+	if err := p.Unread(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("registry", core.Redact(rawURL))
+	c, err := New(d, cfg)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
+	}
+	return c, nil
+}
+
+// policyParams reads the options every backend understands into cfg.
+func policyParams(p *core.Params, cfg Config) (Config, error) {
+	durations := []struct {
+		key string
+		dst *time.Duration
+	}{
+		{"ttl", &cfg.TTL},
+		{"interval", &cfg.Interval},
+		{"deregister_timeout", &cfg.DeregisterTimeout},
+	}
+	for _, d := range durations {
+		v, err := p.Duration(d.key, 0)
+		if err != nil {
+			return cfg, err
+		}
+		if v != 0 {
+			if *d.dst != 0 {
+				return cfg, fmt.Errorf("%w: %s is set both in the URL and in Config; keep one", core.ErrInvalid, d.key)
+			}
+			*d.dst = v
+		}
+	}
+	for _, s := range []struct {
+		key string
+		dst *string
+	}{{"group", &cfg.Group}, {"version", &cfg.Version}} {
+		if v := p.String(s.key, ""); v != "" {
+			if *s.dst != "" {
+				return cfg, fmt.Errorf("%w: %s is set both in the URL and in Config; keep one", core.ErrInvalid, s.key)
+			}
+			*s.dst = v
+		}
+	}
+	return cfg, nil
+}
+
+func knownSchemes() string {
+	parts := core.Schemes()
+	for _, s := range slices.Sorted(maps.Keys(compiledOut)) {
+		if _, ok := core.LookupBackend(s); !ok {
+			parts = append(parts, fmt.Sprintf("%s (build with -tags %s)", s, compiledOut[s]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
