@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/seedforge/discovery/internal/leaktest"
 
 	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/backend/multi"
@@ -74,8 +74,7 @@ func TestOpenConfigConflict(t *testing.T) {
 }
 
 func TestOpenInprocessEndToEnd(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	defer goleak.VerifyNone(t, ignore)
+	leaktest.Check(t)
 	srv, err := discovery.Open("inprocess://root-e2e?ttl=1s&group=blue")
 	if err != nil {
 		t.Fatal(err)

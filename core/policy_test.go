@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/seedforge/discovery/internal/leaktest"
 
 	"github.com/seedforge/discovery/backend/inprocess"
 	"github.com/seedforge/discovery/core"
@@ -37,10 +37,7 @@ func newPair(t *testing.T, name string) (core.Registrar, core.Discovery) {
 	return reg, dis
 }
 
-func leakCheck(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-}
+func leakCheck(t *testing.T) { leaktest.Check(t) }
 
 func waitList(t *testing.T, ch <-chan []core.Instance, within time.Duration, want ...string) {
 	t.Helper()

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/seedforge/discovery/internal/leaktest"
 
 	"github.com/seedforge/discovery/core"
 )
@@ -44,8 +44,7 @@ func Run(t *testing.T, h Harness) {
 				t.Skipf("applies to %s backends; this one is %s", tc.applies, kind)
 			}
 			// Registered first, so it runs after every client's Close.
-			ignore := goleak.IgnoreCurrent()
-			t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+			leaktest.Check(t)
 			tc.fn(t, h)
 		})
 	}

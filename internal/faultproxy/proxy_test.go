@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/seedforge/discovery/internal/leaktest"
 )
 
 func echoServer(t *testing.T) string {
@@ -42,8 +42,7 @@ func roundTrip(addr string) error {
 }
 
 func TestCutAndRestore(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // after the echo server's cleanup
+	leaktest.Check(t) // runs after the echo server's cleanup
 	p, err := Start(echoServer(t))
 	if err != nil {
 		t.Fatal(err)

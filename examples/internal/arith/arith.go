@@ -1,0 +1,88 @@
+// Package arith is the Arith service of rpcx's examples, answering with the
+// address of the server that did the work so examples can show the spread.
+package arith
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/smallnest/rpcx/server"
+
+	discovery "github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/rpcxplugin"
+)
+
+// Args are the operands.
+type Args struct{ A, B int }
+
+// Reply is the product and who computed it.
+type Reply struct {
+	C      int
+	Server string
+}
+
+// Arith multiplies.
+type Arith struct{ Addr string }
+
+// Mul sets reply.C = A*B.
+func (t *Arith) Mul(_ context.Context, args *Args, reply *Reply) error {
+	reply.C = args.A * args.B
+	reply.Server = t.Addr
+	return nil
+}
+
+// Server is a running rpcx server registered in a registry.
+type Server struct {
+	RPC    *server.Server
+	Plugin *rpcxplugin.ServerPlugin
+	Reg    *discovery.Client
+	Addr   string
+}
+
+// Start listens on addr (use 127.0.0.1:0 for any port), registers Arith with
+// metadata in the registry at url, and serves in the background. It returns
+// once the server listens.
+func Start(url, addr, metadata string) (*Server, error) {
+	reg, err := discovery.Open(url)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	s := server.NewServer()
+	plugin, err := rpcxplugin.NewServerPlugin(s, reg)
+	if err != nil {
+		reg.Close()
+		ln.Close()
+		return nil, err
+	}
+	advertised := "tcp@" + ln.Addr().String()
+	if err := s.RegisterName("Arith", &Arith{Addr: advertised}, metadata); err != nil {
+		reg.Close()
+		ln.Close()
+		return nil, err
+	}
+	go s.ServeListener("tcp", ln)
+	select {
+	case <-s.Started:
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("server on %s did not start", advertised)
+	}
+	return &Server{RPC: s, Plugin: plugin, Reg: reg, Addr: advertised}, nil
+}
+
+// Stop shuts the server down (which deregisters it) and closes the registry
+// connection.
+func (s *Server) Stop(ctx context.Context) error {
+	err := s.RPC.Shutdown(ctx)
+	s.Plugin.Close()
+	if cerr := s.Reg.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
