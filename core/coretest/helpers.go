@@ -47,8 +47,8 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// addrs renders a list as "addr{k=v}" items, for assertions and messages.
-func addrs(list []core.Instance) []string {
+// Addrs returns the addresses of a list, in order.
+func Addrs(list []core.Instance) []string {
 	out := make([]string, len(list))
 	for i, in := range list {
 		out[i] = in.Addr
@@ -56,13 +56,14 @@ func addrs(list []core.Instance) []string {
 	return out
 }
 
-func hasAddrs(want ...string) func([]core.Instance) bool {
-	return func(l []core.Instance) bool { return slices.Equal(addrs(l), want) }
+// HasAddrs accepts a list whose addresses are exactly want, in order.
+func HasAddrs(want ...string) func([]core.Instance) bool {
+	return func(l []core.Instance) bool { return slices.Equal(Addrs(l), want) }
 }
 
-// next reads values from ch until ok accepts one, or fails at the deadline.
-// It returns every value read, in order.
-func next(t testing.TB, ch <-chan []core.Instance, within time.Duration, what string, ok func([]core.Instance) bool) []core.Instance {
+// Next reads lists from ch until ok accepts one, and returns it; it fails
+// the test if ch closes or the deadline passes first, showing what it saw.
+func Next(t testing.TB, ch <-chan []core.Instance, within time.Duration, what string, ok func([]core.Instance) bool) []core.Instance {
 	t.Helper()
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
@@ -73,7 +74,7 @@ func next(t testing.TB, ch <-chan []core.Instance, within time.Duration, what st
 			if !open {
 				t.Fatalf("watch closed while waiting for %s; saw %v", what, seen)
 			}
-			seen = append(seen, addrs(l))
+			seen = append(seen, Addrs(l))
 			if ok(l) {
 				return l
 			}
@@ -83,8 +84,10 @@ func next(t testing.TB, ch <-chan []core.Instance, within time.Duration, what st
 	}
 }
 
-// poll calls f until it returns nil or the deadline passes.
-func poll(t testing.TB, within time.Duration, what string, f func() error) {
+// Poll calls f until it returns nil, failing the test with f's last error
+// when the deadline passes. It polls with growing pauses; the deadline, not
+// a sleep, decides.
+func Poll(t testing.TB, within time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	wait := 5 * time.Millisecond
@@ -107,7 +110,7 @@ func instancesAre(ctx context.Context, dis core.Discovery, service string, want 
 		if err != nil {
 			return err
 		}
-		if got := addrs(l); !slices.Equal(got, want) {
+		if got := Addrs(l); !slices.Equal(got, want) {
 			return fmt.Errorf("instances %v, want %v", got, want)
 		}
 		return nil

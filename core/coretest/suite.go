@@ -60,7 +60,7 @@ func testRegisterDeregister(t *testing.T, h Harness) {
 			t.Fatalf("Register %s: %v", in.Addr, err)
 		}
 	}
-	poll(t, h.settle(), "both instances listed", instancesAre(ctx, cli.dis, svc, a.Addr, b.Addr))
+	Poll(t, h.settle(), "both instances listed", instancesAre(ctx, cli.dis, svc, a.Addr, b.Addr))
 	l, _ := cli.dis.Instances(ctx, svc)
 	if l[0].Meta["weight"] != "2" {
 		t.Fatalf("metadata lost: %s", metaString(l))
@@ -68,13 +68,13 @@ func testRegisterDeregister(t *testing.T, h Harness) {
 	if err := srv.reg.Deregister(ctx, a); err != nil {
 		t.Fatalf("Deregister: %v", err)
 	}
-	poll(t, h.settle(), "deregistered instance gone", instancesAre(ctx, cli.dis, svc, b.Addr))
+	Poll(t, h.settle(), "deregistered instance gone", instancesAre(ctx, cli.dis, svc, b.Addr))
 	// Registering twice is an update, not a second record.
 	b2 := inst(svc, 2, "group", "blue")
 	if err := srv.reg.Register(ctx, b2); err != nil {
 		t.Fatalf("Register again: %v", err)
 	}
-	poll(t, h.settle(), "updated metadata", func() error {
+	Poll(t, h.settle(), "updated metadata", func() error {
 		l, err := cli.dis.Instances(ctx, svc)
 		if err != nil || len(l) != 1 || l[0].Meta["group"] != "blue" {
 			return fmt.Errorf("got %s err %v", metaString(l), err)
@@ -83,7 +83,7 @@ func testRegisterDeregister(t *testing.T, h Harness) {
 	})
 	// Close deregisters everything it registered.
 	srv.close()
-	poll(t, h.settle(), "closed registrar's instances gone", instancesAre(ctx, cli.dis, svc))
+	Poll(t, h.settle(), "closed registrar's instances gone", instancesAre(ctx, cli.dis, svc))
 }
 
 func testWatchOrder(t *testing.T, h Harness) {
@@ -94,26 +94,26 @@ func testWatchOrder(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("Watch: %v", err)
 	}
-	next(t, ch, h.settle(), "the first (empty) list", hasAddrs())
+	Next(t, ch, h.settle(), "the first (empty) list", HasAddrs())
 	a, b := inst(svc, 1), inst(svc, 2)
 	must(t, srv.reg.Register(ctx, a))
-	next(t, ch, h.settle(), "a", hasAddrs(a.Addr))
+	Next(t, ch, h.settle(), "a", HasAddrs(a.Addr))
 	must(t, srv.reg.Register(ctx, b))
-	next(t, ch, h.settle(), "a and b, sorted", hasAddrs(a.Addr, b.Addr))
+	Next(t, ch, h.settle(), "a and b, sorted", HasAddrs(a.Addr, b.Addr))
 	// A data change alone must reach watchers (rpcx's zookeeper registry misses it).
 	must(t, srv.reg.Register(ctx, inst(svc, 1, "state", "inactive")))
-	next(t, ch, h.settle(), "a marked inactive and filtered out", hasAddrs(b.Addr))
+	Next(t, ch, h.settle(), "a marked inactive and filtered out", HasAddrs(b.Addr))
 	must(t, srv.reg.Register(ctx, inst(svc, 1, "version", "2")))
-	got := next(t, ch, h.settle(), "a active again", hasAddrs(a.Addr, b.Addr))
+	got := Next(t, ch, h.settle(), "a active again", HasAddrs(a.Addr, b.Addr))
 	if got[0].Meta["version"] != "2" {
 		t.Fatalf("metadata change not delivered: %s", metaString(got))
 	}
 	must(t, srv.reg.Deregister(ctx, b))
-	next(t, ch, h.settle(), "b gone", hasAddrs(a.Addr))
+	Next(t, ch, h.settle(), "b gone", HasAddrs(a.Addr))
 	// A second watcher joining late gets the current list first.
 	ch2, err := cli.dis.Watch(ctx, svc)
 	must(t, err)
-	next(t, ch2, h.settle(), "current list for a late subscriber", hasAddrs(a.Addr))
+	Next(t, ch2, h.settle(), "current list for a late subscriber", HasAddrs(a.Addr))
 }
 
 func testMetadataRoundTrip(t *testing.T, h Harness) {
@@ -124,7 +124,7 @@ func testMetadataRoundTrip(t *testing.T, h Harness) {
 	must(t, srv.reg.Register(ctx, core.Instance{Service: svc, Addr: addr(1), Meta: want}))
 	ch, err := cli.dis.Watch(ctx, svc)
 	must(t, err)
-	got := next(t, ch, h.settle(), "the instance", hasAddrs(addr(1)))
+	got := Next(t, ch, h.settle(), "the instance", HasAddrs(addr(1)))
 	for k, v := range want {
 		if got[0].Meta[k] != v {
 			t.Fatalf("meta %q = %q, want %q (all: %s)", k, got[0].Meta[k], v, metaString(got))
@@ -162,7 +162,7 @@ func testCoalescing(t *testing.T, h Harness) {
 	}
 	select {
 	case l := <-ch:
-		t.Fatalf("a list arrived after the newest one: %v", addrs(l))
+		t.Fatalf("a list arrived after the newest one: %v", Addrs(l))
 	default:
 	}
 }
@@ -179,14 +179,14 @@ func testCrashExpires(t *testing.T, h Harness) {
 	must(t, srv.reg.Register(ctx, alive))
 	ch, err := cli.dis.Watch(ctx, svc)
 	must(t, err)
-	next(t, ch, h.settle(), "both", hasAddrs(crashed.Addr, alive.Addr))
+	Next(t, ch, h.settle(), "both", HasAddrs(crashed.Addr, alive.Addr))
 	if h.Crash != nil {
 		h.Crash(t, d)
 	} else {
 		must(t, d.Close())
 	}
 	start := time.Now()
-	next(t, ch, h.TTL+h.settle(), "the crashed instance gone after its TTL", hasAddrs(alive.Addr))
+	Next(t, ch, h.TTL+h.settle(), "the crashed instance gone after its TTL", HasAddrs(alive.Addr))
 	t.Logf("crashed instance left the list %v after the crash (ttl %v)", time.Since(start).Round(time.Millisecond), h.TTL)
 	if h.Crash != nil {
 		must(t, d.Close())
@@ -204,11 +204,11 @@ func testExternalDelete(t *testing.T, h Harness) {
 	must(t, srv.reg.Register(ctx, a))
 	ch, err := cli.dis.Watch(ctx, svc)
 	must(t, err)
-	next(t, ch, h.settle(), "a", hasAddrs(a.Addr))
+	Next(t, ch, h.settle(), "a", HasAddrs(a.Addr))
 	h.Remove(t, a)
-	next(t, ch, h.settle(), "a removed by someone else", hasAddrs())
+	Next(t, ch, h.settle(), "a removed by someone else", HasAddrs())
 	// Core notices at its next refresh (TTL/3) and writes the record again.
-	got := next(t, ch, h.TTL/core.TTLPerInterval+h.settle(), "a registered again", hasAddrs(a.Addr))
+	got := Next(t, ch, h.TTL/core.TTLPerInterval+h.settle(), "a registered again", HasAddrs(a.Addr))
 	if got[0].Meta["group"] != "g" {
 		t.Fatalf("re-registered without its metadata: %s", metaString(got))
 	}
@@ -222,12 +222,12 @@ func testFilters(t *testing.T, h Harness) {
 	must(t, srv.reg.Register(ctx, inst(svc, 2, "group", "green", "version", "1")))
 	must(t, srv.reg.Register(ctx, inst(svc, 3, "group", "blue", "version", "2")))
 	must(t, srv.reg.Register(ctx, inst(svc, 4, "group", "blue", "state", "inactive")))
-	poll(t, h.settle(), "all active registered", instancesAre(ctx, cli.dis, svc, addr(1), addr(2), addr(3)))
+	Poll(t, h.settle(), "all active registered", instancesAre(ctx, cli.dis, svc, addr(1), addr(2), addr(3)))
 
 	all, err := cli.dis.Instances(ctx, svc, core.IncludeInactive())
 	must(t, err)
-	if !slices.Equal(addrs(all), []string{addr(1), addr(2), addr(3), addr(4)}) {
-		t.Fatalf("IncludeInactive: %v", addrs(all))
+	if !slices.Equal(Addrs(all), []string{addr(1), addr(2), addr(3), addr(4)}) {
+		t.Fatalf("IncludeInactive: %v", Addrs(all))
 	}
 	cases := []struct {
 		name string
@@ -246,16 +246,16 @@ func testFilters(t *testing.T, h Harness) {
 		// The first value itself must already be filtered.
 		select {
 		case l := <-ch:
-			if !slices.Equal(addrs(l), c.want) {
-				t.Fatalf("%s: first value %v, want %v", c.name, addrs(l), c.want)
+			if !slices.Equal(Addrs(l), c.want) {
+				t.Fatalf("%s: first value %v, want %v", c.name, Addrs(l), c.want)
 			}
 		case <-time.After(h.settle()):
 			t.Fatalf("%s: no first value", c.name)
 		}
 		l, err := cli.dis.Instances(ctx, svc, c.opts...)
 		must(t, err)
-		if !slices.Equal(addrs(l), c.want) {
-			t.Fatalf("%s: Instances %v, want %v", c.name, addrs(l), c.want)
+		if !slices.Equal(Addrs(l), c.want) {
+			t.Fatalf("%s: Instances %v, want %v", c.name, Addrs(l), c.want)
 		}
 	}
 }
@@ -311,7 +311,7 @@ func testTPS(t *testing.T, h Harness) {
 	ch, err := cli.dis.Watch(ctx, svc)
 	must(t, err)
 	// Published with a refresh, at TTL/3 at the latest.
-	got := next(t, ch, h.TTL+h.settle(), "a tps value", func(l []core.Instance) bool {
+	got := Next(t, ch, h.TTL+h.settle(), "a tps value", func(l []core.Instance) bool {
 		tps, ok := l[0].Meta.TPS()
 		return len(l) == 1 && ok && tps > 0
 	})
@@ -355,20 +355,20 @@ func testStatic(t *testing.T, h Harness) {
 	want := activeAddrs(h.Static)
 	l, err := c.dis.Instances(ctx, svc)
 	must(t, err)
-	if !slices.Equal(addrs(l), want) {
-		t.Fatalf("Instances %v, want %v", addrs(l), want)
+	if !slices.Equal(Addrs(l), want) {
+		t.Fatalf("Instances %v, want %v", Addrs(l), want)
 	}
 	ch, err := c.dis.Watch(ctx, svc)
 	must(t, err)
-	next(t, ch, h.settle(), "the static list first", hasAddrs(want...))
+	Next(t, ch, h.settle(), "the static list first", HasAddrs(want...))
 	// Registration against a fixed list is accepted and changes nothing.
 	if err := c.reg.Register(ctx, core.Instance{Service: svc, Addr: "tcp@10.9.9.9:1"}); err != nil {
 		t.Fatalf("Register on a static backend: %v", err)
 	}
 	l, err = c.dis.Instances(ctx, svc)
 	must(t, err)
-	if !slices.Equal(addrs(l), want) {
-		t.Fatalf("after Register: %v, want %v", addrs(l), want)
+	if !slices.Equal(Addrs(l), want) {
+		t.Fatalf("after Register: %v, want %v", Addrs(l), want)
 	}
 }
 
@@ -381,17 +381,17 @@ func testStaticUpdate(t *testing.T, h Harness) {
 	svc := serviceOf(h.Static)
 	ch, err := c.dis.Watch(ctx, svc)
 	must(t, err)
-	next(t, ch, h.settle(), "the static list first", hasAddrs(activeAddrs(h.Static)...))
+	Next(t, ch, h.settle(), "the static list first", HasAddrs(activeAddrs(h.Static)...))
 	one := []core.Instance{{Service: svc, Addr: "tcp@10.0.0.9:1"}}
 	h.Update(t, c.d, one)
-	next(t, ch, h.settle(), "the updated list", hasAddrs("tcp@10.0.0.9:1"))
+	Next(t, ch, h.settle(), "the updated list", HasAddrs("tcp@10.0.0.9:1"))
 	h.Update(t, c.d, nil)
-	next(t, ch, h.settle(), "an empty list, delivered", hasAddrs())
+	Next(t, ch, h.settle(), "an empty list, delivered", HasAddrs())
 	// Updates nobody reads coalesce into the newest.
 	for i := range 10 {
 		h.Update(t, c.d, []core.Instance{{Service: svc, Addr: addr(i)}})
 	}
-	next(t, ch, h.settle(), "the newest update", hasAddrs(addr(9)))
+	Next(t, ch, h.settle(), "the newest update", HasAddrs(addr(9)))
 }
 
 func testCloseEndsWatches(t *testing.T, h Harness) {

@@ -21,7 +21,6 @@ import (
 	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/examples/internal/arith"
-	"github.com/seedforge/discovery/rpcxplugin"
 )
 
 // Refresh every second so the servers' load (tps) shows up quickly.
@@ -51,23 +50,17 @@ func run() error {
 		fmt.Printf("server %s listening, registered Arith with %s\n", s.Addr, meta)
 	}
 
-	reg, err := discovery.Open(registry)
+	c, err := arith.Dial(ctx, registry, client.Failover, client.WeightedRoundRobin)
 	if err != nil {
 		return err
 	}
-	defer reg.Close()
-	d, err := rpcxplugin.NewDiscovery(ctx, reg, "Arith")
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+	defer c.Close()
+	reg, d := c.Registry, c.Discovery
 	if err := waitFor(ctx, func() bool { return len(d.GetServices()) == 3 }); err != nil {
 		return fmt.Errorf("client did not discover 3 servers: %w", err)
 	}
-	xc := client.NewXClient("Arith", client.Failover, client.WeightedRoundRobin, d, client.DefaultOption)
-	defer xc.Close()
 
-	counts, failed := call(ctx, xc, 300)
+	counts, failed := call(ctx, c, 300)
 	fmt.Println("\n300 calls with weighted round robin:")
 	printCounts(counts, servers)
 
@@ -99,7 +92,7 @@ func run() error {
 				return
 			default:
 			}
-			_, f := call(ctx, xc, 1)
+			_, f := call(ctx, c, 1)
 			n, bad = n+1, bad+f
 		}
 	}()
@@ -113,7 +106,7 @@ func run() error {
 	res := <-during
 	fmt.Printf("%d calls made during the shutdown, %d failed\n", res[0], res[1])
 	failed += res[1]
-	more, moreFailed := call(ctx, xc, 100)
+	more, moreFailed := call(ctx, c, 100)
 	fmt.Println("100 more calls:")
 	printCounts(more, servers[:2])
 	failed += moreFailed
@@ -124,12 +117,12 @@ func run() error {
 	return nil
 }
 
-func call(ctx context.Context, xc client.XClient, n int) (map[string]int, int) {
+func call(ctx context.Context, c *arith.Client, n int) (map[string]int, int) {
 	counts := map[string]int{}
 	failed := 0
 	for i := range n {
-		reply := &arith.Reply{}
-		if err := xc.Call(ctx, "Mul", &arith.Args{A: i, B: 2}, reply); err != nil || reply.C != 2*i {
+		reply, err := c.Mul(ctx, i, 2)
+		if err != nil || reply.C != 2*i {
 			failed++
 			continue
 		}

@@ -17,10 +17,8 @@ import (
 	"github.com/smallnest/rpcx/client"
 	rpcxlog "github.com/smallnest/rpcx/log"
 
-	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/backend/multi"
 	"github.com/seedforge/discovery/examples/internal/arith"
-	"github.com/seedforge/discovery/rpcxplugin"
 )
 
 func main() {
@@ -37,38 +35,31 @@ func run(registry string, calls int) error {
 	rpcxlog.SetDummyLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := discovery.Open(registry)
+	c, err := arith.Dial(ctx, registry, client.Failover, client.RoundRobin)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d, err := rpcxplugin.NewDiscovery(ctx, c, "Arith")
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	xc := client.NewXClient("Arith", client.Failover, client.RoundRobin, d, client.DefaultOption)
-	defer xc.Close()
 
-	counts, err := callN(ctx, xc, calls)
+	counts, err := callN(ctx, c, calls)
 	if err != nil {
 		return err
 	}
 	fmt.Println("calls per server:", counts)
 
 	// Keep only the first server; watchers see the new list at once.
-	first := d.GetServices()[0].Key
-	if err := c.Driver().(*multi.Driver).Update([]multi.Server{{Addr: first}}); err != nil {
+	first := c.Discovery.GetServices()[0].Key
+	if err := c.Registry.Driver().(*multi.Driver).Update([]multi.Server{{Addr: first}}); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(d.GetServices()) != 1 {
+	for len(c.Discovery.GetServices()) != 1 {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("update not seen")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	counts, err = callN(ctx, xc, calls)
+	counts, err = callN(ctx, c, calls)
 	if err != nil {
 		return err
 	}
@@ -79,11 +70,11 @@ func run(registry string, calls int) error {
 	return nil
 }
 
-func callN(ctx context.Context, xc client.XClient, n int) (map[string]int, error) {
+func callN(ctx context.Context, c *arith.Client, n int) (map[string]int, error) {
 	counts := map[string]int{}
 	for i := range n {
-		reply := &arith.Reply{}
-		if err := xc.Call(ctx, "Mul", &arith.Args{A: i, B: 3}, reply); err != nil {
+		reply, err := c.Mul(ctx, i, 3)
+		if err != nil {
 			return nil, err
 		}
 		counts[reply.Server]++

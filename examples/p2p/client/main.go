@@ -15,9 +15,7 @@ import (
 	"github.com/smallnest/rpcx/client"
 	rpcxlog "github.com/smallnest/rpcx/log"
 
-	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/examples/internal/arith"
-	"github.com/seedforge/discovery/rpcxplugin"
 )
 
 func main() {
@@ -34,21 +32,14 @@ func run(registry string, calls int) error {
 	rpcxlog.SetDummyLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := discovery.Open(registry)
+	c, err := arith.Dial(ctx, registry, client.Failtry, client.RandomSelect)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d, err := rpcxplugin.NewDiscovery(ctx, c, "Arith")
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	xc := client.NewXClient("Arith", client.Failtry, client.RandomSelect, d, client.DefaultOption)
-	defer xc.Close()
 	for i := range calls {
-		reply := &arith.Reply{}
-		if err := xc.Call(ctx, "Mul", &arith.Args{A: i, B: 10}, reply); err != nil {
+		reply, err := c.Mul(ctx, i, 10)
+		if err != nil {
 			return fmt.Errorf("call %d: %w", i, err)
 		}
 		fmt.Printf("%d * 10 = %d (from %s)\n", i, reply.C, reply.Server)
