@@ -6,26 +6,31 @@ import (
 	"time"
 )
 
-// backoff yields jittered exponential delays: attempt n waits a random time in
-// [d/2, d] with d = min(cap, base*2^n). The jitter spreads the retries of many
-// processes after a shared outage, so a registry that comes back is not hit by
-// all of them at once.
-type backoff struct {
-	base, cap time.Duration
+// Backoff yields jittered exponential delays: attempt n waits a random time
+// in [d/2, d] with d = min(Cap, Base*2^n). The jitter spreads the retries of
+// many processes after a shared outage, so a registry that comes back is not
+// hit by all of them at once. The zero value is not usable: set Base and Cap.
+type Backoff struct {
+	Base, Cap time.Duration
 	attempt   int
 }
 
-func (b *backoff) next() time.Duration {
-	d := b.base
-	for i := 0; i < b.attempt && d < b.cap; i++ {
+// Next returns the delay before the next attempt.
+func (b *Backoff) Next() time.Duration {
+	d := b.Base
+	for i := 0; i < b.attempt && d < b.Cap; i++ {
 		d *= 2
 	}
-	d = min(d, b.cap)
+	d = min(d, b.Cap)
 	b.attempt++
+	if d <= 0 {
+		return 0
+	}
 	return d/2 + rand.N(d/2+1)
 }
 
-func (b *backoff) reset() { b.attempt = 0 }
+// Reset starts over from Base.
+func (b *Backoff) Reset() { b.attempt = 0 }
 
 // jitter returns d changed by a random amount of up to ±10%, so refreshes of
 // instances started together drift apart.

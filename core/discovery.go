@@ -183,7 +183,7 @@ func (d *discovery) Close() error {
 // list stays in place meanwhile, so an outage never empties it.
 func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
 	log := d.o.Logger.With("service", sw.service)
-	bo := backoff{base: d.o.BackoffBase, cap: d.o.BackoffCap}
+	bo := Backoff{Base: d.o.BackoffBase, Cap: d.o.BackoffCap}
 	for {
 		opened := time.Now()
 		w, err := d.d.Watch(ctx, sw.service)
@@ -200,13 +200,13 @@ func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
 			// A watch that stayed up long was healthy: start backoff afresh.
 			// One that broke at once keeps growing it, so there is no hot loop.
 			if time.Since(opened) > d.o.BackoffCap {
-				bo.reset()
+				bo.Reset()
 			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		delay := bo.next()
+		delay := bo.Next()
 		sw.mu.Lock()
 		kept := len(sw.list)
 		sw.mu.Unlock()

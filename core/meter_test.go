@@ -71,10 +71,10 @@ func TestLoadChangedPolicy(t *testing.T) {
 }
 
 func TestBackoffBoundsAndJitter(t *testing.T) {
-	b := backoff{base: 100 * time.Millisecond, cap: time.Second}
+	b := Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
 	want := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
 	for i, w := range want {
-		d := b.next()
+		d := b.Next()
 		hi := w * time.Millisecond
 		if d < hi/2 || d > hi {
 			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, hi/2, hi)
@@ -83,14 +83,14 @@ func TestBackoffBoundsAndJitter(t *testing.T) {
 	// Jitter: many processes starting at once do not all pick the same delay.
 	seen := map[time.Duration]bool{}
 	for range 50 {
-		b := backoff{base: 100 * time.Millisecond, cap: time.Second}
-		seen[b.next()] = true
+		b := Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
+		seen[b.Next()] = true
 	}
 	if len(seen) < 10 {
 		t.Fatalf("only %d distinct first delays out of 50: not jittered", len(seen))
 	}
-	b.reset()
-	if d := b.next(); d > 100*time.Millisecond {
+	b.Reset()
+	if d := b.Next(); d > 100*time.Millisecond {
 		t.Fatalf("after reset: %v", d)
 	}
 }

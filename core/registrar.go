@@ -166,7 +166,7 @@ func (r *registrar) deleteRecord(inst Instance) error {
 // firstPut writes the record, retrying with backoff until it lands or ctx ends.
 func (g *registration) firstPut(ctx context.Context) error {
 	o := g.r.o
-	bo := backoff{base: o.BackoffBase, cap: o.BackoffCap}
+	bo := Backoff{Base: o.BackoffBase, Cap: o.BackoffCap}
 	for {
 		err := g.put(ctx)
 		if err == nil {
@@ -175,7 +175,7 @@ func (g *registration) firstPut(ctx context.Context) error {
 		if errors.Is(err, ErrInvalid) {
 			return err
 		}
-		delay := bo.next()
+		delay := bo.Next()
 		o.Logger.Warn("discovery: register failed; retrying", "service", g.base.Service, "addr", g.base.Addr, "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return fmt.Errorf("register %s %s: %w (last error: %w)", g.base.Service, g.base.Addr, ctx.Err(), err)
@@ -194,7 +194,7 @@ func (g *registration) run(ctx context.Context) {
 	defer g.r.wg.Done()
 	defer close(g.done)
 	o := g.r.o
-	bo := backoff{base: o.BackoffBase, cap: o.BackoffCap}
+	bo := Backoff{Base: o.BackoffBase, Cap: o.BackoffCap}
 	healthy := true
 	timer := time.NewTimer(jitter(o.Interval))
 	defer timer.Stop()
@@ -213,12 +213,12 @@ func (g *registration) run(ctx context.Context) {
 				o.Logger.Info("discovery: registration restored", "service", g.base.Service, "addr", g.base.Addr)
 			}
 			healthy = true
-			bo.reset()
+			bo.Reset()
 			timer.Reset(jitter(o.Interval))
 			continue
 		}
 		healthy = false
-		delay := bo.next()
+		delay := bo.Next()
 		o.Logger.Warn("discovery: refresh failed; registering again", "service", g.base.Service, "addr", g.base.Addr, "retry_in", delay, "err", err)
 		timer.Reset(delay)
 	}

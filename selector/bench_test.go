@@ -1,0 +1,47 @@
+package selector
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// BenchmarkSelect measures Select (and Done) from parallel goroutines, with
+// weights, tps and coordinates set so that every selector does real work.
+func BenchmarkSelect(b *testing.B) {
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = "user-" + strconv.Itoa(i)
+	}
+	for _, c := range constructors {
+		for _, n := range []int{10, 1000} {
+			b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
+				s := c.new()
+				s.Update(instances(n, func(i int) core.Metadata {
+					return core.Metadata{
+						"weight":    strconv.Itoa(i%5 + 1),
+						"tps":       strconv.Itoa(i * 7 % 100),
+						"latitude":  strconv.Itoa(i % 90),
+						"longitude": strconv.Itoa(i % 180),
+					}
+				}))
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					i := 0
+					for pb.Next() {
+						p, err := s.Select(keys[i&1023])
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						p.Done(nil)
+						i++
+					}
+				})
+			})
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package selector
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// weightedList returns instances named a, b, c… with the given "weight"
+// metadata; "-" leaves the key out.
+func weightedList(weights ...string) []core.Instance {
+	out := make([]core.Instance, len(weights))
+	for i, w := range weights {
+		out[i] = core.Instance{Service: "svc", Addr: string(rune('a' + i))}
+		if w != "-" {
+			out[i].Meta = core.Metadata{"weight": w}
+		}
+	}
+	return out
+}
+
+func TestWeightedNginxOrder(t *testing.T) {
+	tests := []struct {
+		weights []string
+		want    string // one or more periods, from a fresh selector
+	}{
+		{[]string{"5", "1", "1"}, "aabacaa" + "aabacaa"},
+		{[]string{"10", "2", "2"}, "aabacaa"},               // gcd 2
+		{[]string{"1", "1", "1"}, "abcabc"},                 // equal: plain round robin
+		{[]string{"4", "2", "1"}, "abacaba"},                // nginx: a b a c a b a
+		{[]string{"3", "0", "1"}, "aaca"},                   // zero: never picked
+		{[]string{"-", "x", "2"}, "cabc"},                   // missing and garbage: 1
+		{[]string{"0", "0", "0"}, "abcabc"},                 // all zero: evenly
+		{[]string{"-5", "-1", "0"}, "abcabc"},               // negative is 0
+		{[]string{"0", "2"}, "bbb"},                         // only one with traffic
+		{[]string{"2", "3"}, "babab"},                       // heavier first
+		{[]string{"1000000000", "999999999"}, "abababab"},   // scaled, no panic
+		{[]string{"9223372036854775807", "1"}, "aaaaaaaaa"}, // MaxInt64: no overflow
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.weights, ","), func(t *testing.T) {
+			s := NewWeightedRoundRobin()
+			s.Update(weightedList(tc.weights...))
+			if got := strings.Join(sequence(t, s, len(tc.want)), ""); got != tc.want {
+				t.Fatalf("sequence = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Check the schedule against a direct, step-by-step run of nginx's algorithm.
+func TestWeightedMatchesNginx(t *testing.T) {
+	for _, weights := range [][]int{{5, 1, 1}, {7, 3, 2, 9}, {1, 2, 3, 4, 5, 6}, {13, 1}, {100, 37, 1, 1}} {
+		t.Run(fmt.Sprint(weights), func(t *testing.T) {
+			sum := 0
+			for _, w := range weights {
+				sum += w
+			}
+			cur := make([]int, len(weights))
+			var want []uint32
+			for range sum * 3 {
+				best := -1
+				for i, w := range weights {
+					cur[i] += w
+					if best < 0 || cur[i] > cur[best] {
+						best = i
+					}
+				}
+				cur[best] -= sum
+				want = append(want, uint32(best))
+			}
+			sched := smoothSchedule(weights)
+			for i, w := range want {
+				if got := sched[i%len(sched)]; got != w {
+					t.Fatalf("step %d: schedule %d, nginx %d", i, got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestWeightedProportions(t *testing.T) {
+	s := NewWeightedRoundRobin()
+	s.Update(weightedList("3", "1", "0", "6"))
+	got := count(t, s, 1000, nil)
+	want := map[string]int{"a": 300, "b": 100, "d": 600}
+	if !maps2Equal(got, want) {
+		t.Fatalf("counts = %v, want %v", got, want)
+	}
+}
+
+func maps2Equal(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Extreme ratios are scaled to fit the limits and keep every positive
+// weight alive.
+func TestWeightedScaling(t *testing.T) {
+	tests := []struct {
+		name    string
+		weights []int
+		exact   bool // the budget allows the ratio of the first two to be kept
+	}{
+		{"huge coprime", []int{1_000_000_007, 999_999_937, 3}, true},
+		{"max int", []int{int(^uint(0) >> 1), int(^uint(0)>>1) - 1, 1}, true},
+		// 4000 instances leave 12500 entries: 6:1 is the best approximation.
+		{"many", slices.Repeat([]int{1_000_003, 1}, 2000), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sched := smoothSchedule(tc.weights)
+			if len(sched) == 0 || len(sched) > maxSchedulePeriod+len(tc.weights) {
+				t.Fatalf("period %d", len(sched))
+			}
+			if steps := len(sched) * len(tc.weights); steps > maxScheduleSteps+len(tc.weights)*len(tc.weights) {
+				t.Fatalf("%d steps to build", steps)
+			}
+			seen := make([]int, len(tc.weights))
+			for _, i := range sched {
+				seen[i]++
+			}
+			for i, n := range seen {
+				if n == 0 {
+					t.Fatalf("instance %d with weight %d never scheduled", i, tc.weights[i])
+				}
+			}
+			if seen[0] < seen[1] {
+				t.Fatalf("weight %d scheduled %d times, weight %d %d times", tc.weights[0], seen[0], tc.weights[1], seen[1])
+			}
+			if !tc.exact {
+				return
+			}
+			if r, want := float64(seen[0])/float64(seen[1]), float64(tc.weights[0])/float64(tc.weights[1]); r < want*0.99 || r > want*1.01 {
+				t.Fatalf("ratio %v, want about %v", r, want)
+			}
+		})
+	}
+}
