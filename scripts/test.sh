@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests
-# need (Go modules; the ZooKeeper server when the zookeeper backend is
-# built), checks formatting and vet, then runs all tests with -race and every
-# backend's build tag.
+# need (Go modules; Debian's ZooKeeper; a Consul agent built from the module
+# proxy), checks formatting and vet, then runs all tests with -race and every
+# backend's build tag, and the mDNS tests inside a network namespace.
 #
 #   ./scripts/test.sh            # everything
 #   TAGS="" ./scripts/test.sh    # only the light backends (no servers needed)
@@ -20,8 +20,14 @@ if [[ "$TAGS" == "__ALL_TAGS__" ]]; then
 fi
 echo "== build tags: ${TAGS:-<none>}"
 
-if [[ " $TAGS " == *" zookeeper "* ]]; then
+has_tag() { [[ " $TAGS " == *" $1 "* ]]; }
+if has_tag zookeeper; then
   bash scripts/install-zookeeper.sh
+fi
+if has_tag consul; then
+  # Builds the agent once (several minutes), then reuses the cached binary.
+  CONSUL_BIN=$(bash scripts/install-consul.sh)
+  export CONSUL_BIN
 fi
 
 echo "== go mod download"
@@ -38,3 +44,9 @@ go vet -tags "$TAGS" ./...
 
 echo "== go test -race"
 go test -race -count=1 -tags "$TAGS" -timeout 40m ./...
+
+if has_tag mdns; then
+  # Multicast tests run only inside a network namespace of their own.
+  echo "== mdns tests in a network namespace"
+  bash scripts/test-mdns.sh
+fi
