@@ -68,7 +68,7 @@ type subscriber struct {
 }
 
 func (d *discovery) Instances(ctx context.Context, service string, opts ...WatchOption) ([]Instance, error) {
-	if err := ValidateService(service); err != nil {
+	if err := validateService(d.d, service); err != nil {
 		return nil, err
 	}
 	f := newFilterSet(d.o, opts)
@@ -95,7 +95,7 @@ func (d *discovery) Instances(ctx context.Context, service string, opts ...Watch
 }
 
 func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error) {
-	if err := ValidateService(service); err != nil {
+	if err := validateService(d.d, service); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {

@@ -39,3 +39,22 @@ type Watcher interface {
 	// Close stops the watch and frees its resources.
 	Close() error
 }
+
+// NameValidator is implemented by drivers whose store accepts fewer service
+// names than core does (mDNS labels, for one). Core asks it before Register,
+// Watch and Instances, so a name the store cannot hold fails at once with a
+// clear error instead of being retried forever. Errors wrap ErrInvalid.
+type NameValidator interface {
+	ValidateService(service string) error
+}
+
+// validateService applies core's rules and then the driver's own.
+func validateService(d Driver, service string) error {
+	if err := ValidateService(service); err != nil {
+		return err
+	}
+	if v, ok := d.(NameValidator); ok {
+		return v.ValidateService(service)
+	}
+	return nil
+}

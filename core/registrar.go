@@ -71,6 +71,9 @@ func (r *registrar) Register(ctx context.Context, inst Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
 	}
+	if err := validateService(r.d, inst.Service); err != nil {
+		return err
+	}
 	inst.Meta = inst.Meta.Clone()
 	r.mu.Lock()
 	if r.closed {

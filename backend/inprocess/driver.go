@@ -15,7 +15,7 @@ func init() {
 
 func open(t core.Target, _ *core.Params) (core.Driver, error) {
 	if len(t.Hosts) != 1 || t.User != nil || (t.Path != "" && t.Path != "/") {
-		return nil, fmt.Errorf("%w: inprocess URL %q must name one store: inprocess://NAME", core.ErrInvalid, "inprocess://"+t.Raw)
+		return nil, fmt.Errorf("%w: an inprocess URL names one store and nothing else: inprocess://NAME", core.ErrInvalid)
 	}
 	return Open(t.Hosts[0]), nil
 }
