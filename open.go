@@ -44,6 +44,11 @@ func OpenConfig(rawURL string, cfg Config) (*Client, error) {
 	if cfg, err = policyParams(p, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("registry", core.Redact(rawURL))
+	t.Logger = cfg.Logger
 	d, err := b.Open(t, p)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", core.Redact(rawURL), err)
@@ -52,10 +57,6 @@ func OpenConfig(rawURL string, cfg Config) (*Client, error) {
 		d.Close()
 		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	cfg.Logger = cfg.Logger.With("registry", core.Redact(rawURL))
 	c, err := New(d, cfg)
 	if err != nil {
 		d.Close()

@@ -3,6 +3,7 @@ package discovery_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/seedforge/discovery/internal/leaktest"
 
 	discovery "github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/backend/inprocess"
 	"github.com/seedforge/discovery/backend/multi"
 	"github.com/seedforge/discovery/core"
 )
@@ -121,5 +123,28 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Open hands the driver the Client's logger, with the registry URL (its
+// secrets redacted) attached, so drivers never log to slog.Default behind
+// the user's back.
+func TestOpenHandsLoggerToDriver(t *testing.T) {
+	var got *slog.Logger
+	core.RegisterBackend(core.Backend{Scheme: "loggertest", Open: func(tg core.Target, _ *core.Params) (core.Driver, error) {
+		got = tg.Logger
+		return inprocess.Open("loggertest"), nil
+	}})
+	var buf strings.Builder
+	c, err := discovery.OpenConfig("loggertest://user:hunter2@h/x", discovery.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	must(t, err)
+	defer c.Close()
+	if got == nil {
+		t.Fatal("driver got no logger")
+	}
+	got.Info("from the driver")
+	out := buf.String()
+	if !strings.Contains(out, "from the driver") || !strings.Contains(out, "registry=loggertest://user:xxxxx@h/x") || strings.Contains(out, "hunter2") {
+		t.Fatalf("driver log line: %q", out)
 	}
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"log/slog"
 	"net/url"
 	"strings"
 )
@@ -21,6 +22,10 @@ type Target struct {
 	// Path starts with '/' or is empty.
 	Path  string
 	Query url.Values
+	// Logger is where the driver reports what it skips or its client logs:
+	// the Client's logger, with the redacted URL attached. Set by
+	// discovery.Open; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // ParseTarget splits rawURL. It fails only on what no backend could use: no

@@ -16,7 +16,7 @@ func open(t core.Target, p *core.Params) (core.Driver, error) {
 	if len(t.Hosts) == 0 {
 		return nil, fmt.Errorf("%w: etcd URL names no host; write it like etcd://127.0.0.1:2379/services", core.ErrInvalid)
 	}
-	cfg := Config{Endpoints: t.Hosts, BasePath: t.Path}
+	cfg := Config{Endpoints: t.Hosts, BasePath: t.Path, Logger: t.Logger}
 	if t.User != nil {
 		cfg.Username = t.User.Username()
 		cfg.Password, _ = t.User.Password()

@@ -59,7 +59,7 @@ func open(t core.Target, p *core.Params) (core.Driver, error) {
 	if t.User != nil || len(t.Hosts) > 1 || (t.Path != "" && t.Path != "/") {
 		return nil, fmt.Errorf("%w: mdns URL %s must name one domain and nothing else: mdns://local?interface=eth0", core.ErrInvalid, core.Redact("mdns://"+t.Raw))
 	}
-	cfg := Config{Domain: DefaultDomain, Interface: p.String("interface", "")}
+	cfg := Config{Domain: DefaultDomain, Interface: p.String("interface", ""), Logger: t.Logger}
 	if len(t.Hosts) == 1 {
 		cfg.Domain = t.Hosts[0]
 	}
