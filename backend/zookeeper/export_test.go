@@ -1,0 +1,18 @@
+//go:build zookeeper
+
+package zookeeper
+
+import (
+	"github.com/go-zookeeper/zk"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// SessionID returns the ZooKeeper session of a driver made by New, for tests.
+func SessionID(d core.Driver) int64 { return d.(*driver).conn.SessionID() }
+
+// State returns the connection state of a driver made by New, for tests.
+func State(d core.Driver) zk.State { return d.(*driver).conn.State() }
+
+// NodeName is the node name an address is stored under.
+func NodeName(addr string) string { return encodeAddr(addr) }
