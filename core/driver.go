@@ -58,3 +58,13 @@ func validateService(d Driver, service string) error {
 	}
 	return nil
 }
+
+// LossNotifier is implemented by drivers that learn, between refreshes, that
+// the store dropped the records they wrote (a ZooKeeper session expired and
+// a new one replaced it). Core then writes every record again after a short
+// jittered delay instead of waiting up to a refresh interval.
+type LossNotifier interface {
+	// OnLoss adds f to the functions the driver calls, without blocking and
+	// from any goroutine, each time its records were lost.
+	OnLoss(f func())
+}

@@ -86,3 +86,48 @@ func TestBrokenWatchBacksOff(t *testing.T) {
 		t.Fatalf("list lost while the watch kept breaking: %v %v", l, err)
 	}
 }
+
+// notifying wraps a real driver and implements core.LossNotifier, the way a
+// ZooKeeper driver reports an expired session.
+type notifying struct {
+	core.Driver
+	fns []func()
+}
+
+func (n *notifying) OnLoss(f func()) { n.fns = append(n.fns, f) }
+func (n *notifying) lose() {
+	for _, f := range n.fns {
+		f()
+	}
+}
+
+// A driver that reports a loss gets its records written again at once,
+// not at the next refresh (10s away here).
+func TestLossNotifierReRegistersAtOnce(t *testing.T) {
+	leakCheck(t)
+	name := storeName()
+	d := &notifying{Driver: inprocess.Open(name)}
+	defer d.Close()
+	reg, err := core.NewRegistrar(d, core.Options{TTL: 30 * time.Second, BackoffBase: 10 * time.Millisecond, BackoffCap: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	inst := core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:1", Meta: core.Metadata{"weight": "3"}}
+	if err := reg.Register(context.Background(), inst); err != nil {
+		t.Fatal(err)
+	}
+	store := inprocess.Lookup(name)
+	store.Remove("svc", inst.Addr) // the store dropped it, e.g. session expiry
+	d.lose()
+	deadline := time.Now().Add(5 * time.Second) // the refresh would come at ~10s
+	for {
+		if l := store.Instances("svc"); len(l) == 1 && l[0].Meta["weight"] == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("record not written again after the driver reported its loss")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -35,7 +36,23 @@ func NewRegistrar(d Driver, o Options) (Registrar, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &registrar{d: d, o: o, meter: NewMeter(), ctx: ctx, cancel: cancel, regs: map[string]*registration{}}, nil
+	r := &registrar{d: d, o: o, meter: NewMeter(), ctx: ctx, cancel: cancel, regs: map[string]*registration{}}
+	if ln, ok := d.(LossNotifier); ok {
+		ln.OnLoss(r.lost)
+	}
+	return r, nil
+}
+
+// lost wakes every registration to write its record again.
+func (r *registrar) lost() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range r.regs {
+		select {
+		case g.lost <- struct{}{}:
+		default: // already pending
+		}
+	}
 }
 
 type registrar struct {
@@ -57,6 +74,7 @@ type registration struct {
 	r    *registrar
 	stop context.CancelFunc
 	done chan struct{}
+	lost chan struct{} // the driver reported the record gone
 
 	mu        sync.Mutex
 	base      Instance // what the user registered
@@ -86,7 +104,7 @@ func (r *registrar) Register(ctx context.Context, inst Instance) error {
 	}
 	r.mu.Unlock()
 
-	reg := &registration{r: r, base: inst, done: make(chan struct{})}
+	reg := &registration{r: r, base: inst, done: make(chan struct{}), lost: make(chan struct{}, 1)}
 	if err := reg.firstPut(ctx); err != nil {
 		return err
 	}
@@ -205,6 +223,13 @@ func (g *registration) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-g.lost:
+			// Write again soon; the random delay spreads the servers that
+			// all lost their records at once (a registry restart).
+			healthy = false
+			timer.Stop()
+			timer.Reset(rand.N(o.BackoffBase + 1))
+			continue
 		case <-timer.C:
 		}
 		err := g.refresh(ctx, healthy)

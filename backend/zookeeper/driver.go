@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,8 @@ type driver struct {
 	mu        sync.Mutex
 	watchers  map[string]map[*watcher]struct{} // by service node path
 	lost      chan struct{}                    // closed when the session's watches are gone; then replaced
-	session   int64                            // last session ID seen, for logs
+	session   int64                            // last session ID seen
+	onLoss    []func()                         // core.LossNotifier callbacks
 	closed    chan struct{}
 	closing   bool
 	calls     sync.WaitGroup // goroutines of calls abandoned by their context
@@ -493,6 +495,16 @@ func (d *driver) unwatch(w *watcher) {
 	}
 }
 
+// OnLoss implements core.LossNotifier: f runs when a new session replaced an
+// expired one, so core writes the lost ephemeral nodes again at once.
+func (d *driver) OnLoss(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.onLoss = append(d.onLoss, f)
+}
+
+var _ core.LossNotifier = (*driver)(nil)
+
 // onEvent receives every event of the client, from its goroutine: it must
 // not block. Node events are handed to the watchers of the service they
 // concern; the loss of the session's watches breaks every watcher.
@@ -516,6 +528,16 @@ func (d *driver) onEvent(ev zk.Event) {
 			d.mu.Unlock()
 			if prev != id {
 				d.log.Info("zookeeper: session established", "server", ev.Server, "session", fmt.Sprintf("0x%x", id))
+			}
+			if prev != 0 && prev != id {
+				// A new session replaced an expired one: our ephemeral nodes
+				// are gone and can be written again now.
+				d.mu.Lock()
+				fns := slices.Clone(d.onLoss)
+				d.mu.Unlock()
+				for _, f := range fns {
+					f()
+				}
 			}
 		case zk.StateDisconnected:
 			d.log.Debug("zookeeper: disconnected; the session and its watches live on until the session timeout", "server", ev.Server)

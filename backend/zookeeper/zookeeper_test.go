@@ -658,3 +658,37 @@ func TestUnreachable(t *testing.T) {
 	}
 	w.Close()
 }
+
+// With a long refresh interval (10s here), a node lost to session expiry is
+// written again as soon as the new session exists: the driver tells core
+// (core.LossNotifier) instead of core finding out at its next refresh.
+func TestSessionExpiryReRegistersBeforeNextRefresh(t *testing.T) {
+	leakCheck(t)
+	srv := zktest.Start(t)
+	raw := rawConn(t, srv.Addr(), "")
+	ctx := ctxFor(t, 90*time.Second)
+	p, err := faultproxy.Start(srv.Addr())
+	must(t, err)
+	t.Cleanup(func() { p.Close() })
+	d := newDriver(t, zookeeper.Config{Servers: []string{p.Addr()}, BasePath: "/notify", SessionTimeout: time.Second})
+	c := newClient(t, d, 30*time.Second)
+	must(t, c.reg.Register(ctx, core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:3001"}))
+	node := "/notify/svc/tcp@127.0.0.1:3001"
+	p.Cut()
+	poll(t, 20*time.Second, "the session expiring and its node deleted", func() error {
+		if ok, _, err := raw.Exists(node); err != nil || ok {
+			return fmt.Errorf("exists=%v err=%v", ok, err)
+		}
+		return nil
+	})
+	p.Restore()
+	restoredAt := time.Now()
+	// The next refresh is up to 10s away; the notifier makes it ~immediate.
+	poll(t, 5*time.Second, "the node written again on the new session", func() error {
+		if ok, _, err := raw.Exists(node); err != nil || !ok {
+			return fmt.Errorf("exists=%v err=%v", ok, err)
+		}
+		return nil
+	})
+	t.Logf("node back %v after the connection came back", time.Since(restoredAt).Round(time.Millisecond))
+}
