@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 )
 
 // Test timings. etcd's shortest lease with TickMs=10 and ElectionMs=100 is
@@ -336,24 +337,13 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// poll calls f until it returns nil, failing the test at the deadline. The
-// pauses between calls are the polling rate; the deadline decides.
-func poll(t testing.TB, within time.Duration, what string, f func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	wait := 2 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s not reached within %v: %v", what, within, err)
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, 50*time.Millisecond)
-	}
-}
+// Shared with the conformance suite.
+var (
+	poll     = coretest.Poll
+	recv     = coretest.Next
+	addrsOf  = coretest.Addrs
+	hasAddrs = coretest.HasAddrs
+)
 
 // keysUnder returns the keys under prefix and the lease of each.
 func keysUnder(ctx context.Context, c *clientv3.Client, prefix string) (map[string]clientv3.LeaseID, error) {
@@ -368,39 +358,6 @@ func keysUnder(ctx context.Context, c *clientv3.Client, prefix string) (map[stri
 	return out, nil
 }
 
-func addrsOf(list []core.Instance) []string {
-	out := make([]string, len(list))
-	for i, in := range list {
-		out[i] = in.Addr
-	}
-	return out
-}
-
-// recv reads ch until ok accepts a list, failing at the deadline.
-func recv(t testing.TB, ch <-chan []core.Instance, within time.Duration, what string, ok func([]core.Instance) bool) []core.Instance {
-	t.Helper()
-	timer := time.NewTimer(within)
-	defer timer.Stop()
-	var seen [][]string
-	for {
-		select {
-		case l, open := <-ch:
-			if !open {
-				t.Fatalf("watch closed while waiting for %s; saw %v", what, seen)
-			}
-			seen = append(seen, addrsOf(l))
-			if ok(l) {
-				return l
-			}
-		case <-timer.C:
-			t.Fatalf("no list with %s within %v; saw %v", what, within, seen)
-		}
-	}
-}
-
-func hasAddrs(want ...string) func([]core.Instance) bool {
-	return func(l []core.Instance) bool { return slices.Equal(addrsOf(l), want) }
-}
 
 // logRecorder is a slog handler that keeps what it is given, for tests that
 // check warnings; it never writes to the test log, which goroutines may

@@ -18,6 +18,7 @@ import (
 
 	"github.com/seedforge/discovery/backend/zookeeper"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 )
 
 // leakCheck makes the test fail if goroutines it started outlive it. Call
@@ -195,35 +196,12 @@ func (r *recorder) history() string {
 	return strings.Join(parts, " → ")
 }
 
-func addrs(l []core.Instance) []string {
-	out := make([]string, len(l))
-	for i, in := range l {
-		out[i] = in.Addr
-	}
-	return out
-}
-
-func hasAddrs(want ...string) func([]core.Instance) bool {
-	return func(l []core.Instance) bool { return slices.Equal(addrs(l), want) }
-}
-
-// poll calls f until it returns nil or the deadline passes.
-func poll(t testing.TB, within time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	wait := 5 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not reached within %v: %v", what, within, err)
-		}
-		time.Sleep(wait) // polling interval, not synchronisation: the deadline decides
-		wait = min(wait*2, 100*time.Millisecond)
-	}
-}
+// Shared with the conformance suite.
+var (
+	addrs    = coretest.Addrs
+	hasAddrs = coretest.HasAddrs
+	poll     = coretest.Poll
+)
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -84,23 +84,23 @@ func Next(t testing.TB, ch <-chan []core.Instance, within time.Duration, what st
 	}
 }
 
-// Poll calls f until it returns nil, failing the test with f's last error
-// when the deadline passes. It polls with growing pauses; the deadline, not
-// a sleep, decides.
-func Poll(t testing.TB, within time.Duration, what string, f func() error) {
+// Poll calls f until it returns nil and returns how long that took, failing
+// the test with f's last error when the deadline passes. It polls with
+// growing pauses; the deadline, not a sleep, decides.
+func Poll(t testing.TB, within time.Duration, what string, f func() error) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	wait := 5 * time.Millisecond
+	start := time.Now()
+	wait := 2 * time.Millisecond
 	for {
 		err := f()
 		if err == nil {
-			return
+			return time.Since(start)
 		}
-		if time.Now().After(deadline) {
+		if time.Since(start) > within {
 			t.Fatalf("%s not reached within %v: %v", what, within, err)
 		}
-		time.Sleep(wait) // polling interval, not synchronisation: the deadline decides
-		wait = min(wait*2, 100*time.Millisecond)
+		time.Sleep(wait)
+		wait = min(wait*2, 50*time.Millisecond)
 	}
 }
 
