@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildExample compiles this command, as a user's go run would, with tags.
+func buildExample(t *testing.T, tags ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "grpc-example")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runExample runs the binary to completion and checks what it promises:
+// the weighted spread, the slow server avoided, keys kept on one server,
+// and no failed call through a graceful stop.
+func runExample(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"discovery_weighted, 400 calls (weights 1, 1, 2):",
+		"  100 calls\n", "  200 calls\n",
+		"discovery_p2c, 300 calls",
+		"user-5 → ",
+		" 0 failed\n",
+		"failed calls: 0\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "call failed") {
+		t.Fatalf("a call failed:\n%s", s)
+	}
+	return s
+}
+
+func TestExampleInProcess(t *testing.T) {
+	out := runExample(t, buildExample(t))
+	t.Logf("\n%s", out)
+}
