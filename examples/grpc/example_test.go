@@ -1,27 +1,16 @@
 package main
 
 import (
-	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/seedforge/discovery/internal/proctest"
 )
 
 // buildExample compiles this command, as a user's go run would, with tags.
-func buildExample(t *testing.T, tags ...string) string {
+func buildExample(t *testing.T, tags string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "grpc-example")
-	args := []string{"build", "-o", bin}
-	if len(tags) > 0 {
-		args = append(args, "-tags", strings.Join(tags, ","))
-	}
-	cmd := exec.Command("go", append(args, ".")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return proctest.Build(t, proctest.BuildOptions{Tags: tags}, "examples/grpc")["examples/grpc"]
 }
 
 // runExample runs the binary to completion and checks what it promises:
@@ -29,13 +18,7 @@ func buildExample(t *testing.T, tags ...string) string {
 // and no failed call through a graceful stop.
 func runExample(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, out)
-	}
-	s := string(out)
+	s := proctest.Run(t, bin, args...)
 	for _, want := range []string{
 		"discovery_weighted, 400 calls (weights 1, 1, 2):",
 		"  100 calls\n", "  200 calls\n",
@@ -55,6 +38,6 @@ func runExample(t *testing.T, bin string, args ...string) string {
 }
 
 func TestExampleInProcess(t *testing.T) {
-	out := runExample(t, buildExample(t))
+	out := runExample(t, buildExample(t, ""))
 	t.Logf("\n%s", out)
 }
