@@ -20,6 +20,10 @@ type Backend struct {
 	// SecretUser marks schemes whose URL user name is a secret (a token), so
 	// redaction hides it too; passwords are always hidden.
 	SecretUser bool
+	// ProcessLocal marks schemes whose records no other process can read:
+	// a fixed list (p2p, multi) or a store inside this process (inprocess).
+	// Tools such as the CLI refuse to "register" there.
+	ProcessLocal bool
 }
 
 var (

@@ -70,11 +70,12 @@ func ParseTarget(rawURL string) (Target, error) {
 	return t, nil
 }
 
-// redactText hides what looks like user information in an unparsed URL.
+// redactText hides what looks like user information in an unparsed URL,
+// with or without its scheme ("root:pw@h:2379" when "etcd://" was forgotten).
 func redactText(s string) string {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return s
+		scheme, rest = "", s
 	}
 	auth, tail := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
@@ -82,6 +83,9 @@ func redactText(s string) string {
 	}
 	if i := strings.LastIndexByte(auth, '@'); i >= 0 && strings.Contains(auth[:i], ":") {
 		auth = "xxxxx@" + auth[i+1:]
+	}
+	if scheme == "" {
+		return auth + tail
 	}
 	return scheme + "://" + auth + tail
 }

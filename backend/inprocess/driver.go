@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "inprocess", Open: open})
+	core.RegisterBackend(core.Backend{Scheme: "inprocess", ProcessLocal: true, Open: open})
 }
 
 func open(t core.Target, _ *core.Params) (core.Driver, error) {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/core"
+)
+
+// open connects to the registry at rawURL within ctx. Logs go to stderr,
+// scrubbed: everything with --verbose; otherwise nothing until started is
+// called, so that a failing start is the one-line error alone.
+func (e *env) open(ctx context.Context, o *options, rawURL string, cfg discovery.Config) (*discovery.Client, error) {
+	cfg.Logger = e.logger(o)
+	slog.SetDefault(cfg.Logger) // libraries that log through slog or log
+	type result struct {
+		c   *discovery.Client
+		err error
+	}
+	// Open is not bounded by a context (an etcd URL with a user name dials
+	// and authenticates); the process exits soon after a timeout anyway.
+	done := make(chan result, 1)
+	go func() {
+		c, err := discovery.OpenConfig(rawURL, cfg)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, e.failed(ctx, o, "open "+core.Redact(rawURL), ctx.Err())
+	}
+}
+
+// failed words an error of a registry round trip; a context that ended
+// means a timeout or an interruption, said as such.
+func (e *env) failed(ctx context.Context, o *options, what string, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%s: no answer within --timeout %v (%w)", what, o.timeout, err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("%s: interrupted (%w)", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (e *env) logger(o *options) *slog.Logger {
+	e.verbose = o.verbose
+	if e.verbose {
+		e.level.Set(slog.LevelDebug)
+	} else {
+		e.level.Set(slog.LevelError + 4) // above every level in use: silent
+	}
+	return slog.New(slog.NewTextHandler(scrubWriter{e}, &slog.HandlerOptions{Level: &e.level}))
+}
+
+// started is called by the long-running commands once they are up: from
+// then on warnings (retries, outages they ride out) go to stderr, since they
+// are the only sign of trouble.
+func (e *env) started() {
+	if !e.verbose {
+		e.level.Set(slog.LevelWarn)
+	}
+}
+
+// noteSecrets remembers the URL's password, its user name when the backend
+// treats it as a token (consul), and the values of secret-looking options,
+// so that scrub can hide them wherever they might surface. The password is
+// also taken from text that is not a URL ("root:pw@host:2379", the scheme
+// forgotten), which core's redaction leaves as it is.
+func (e *env) noteSecrets(rawURL string) {
+	add := func(s string) {
+		if s != "" { // as given and as it may appear escaped
+			e.secrets = append(e.secrets, s, url.PathEscape(s), url.QueryEscape(s))
+		}
+	}
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		rest = rawURL
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		if _, pass, ok := strings.Cut(rest[:i], ":"); ok {
+			add(pass)
+			if p, err := url.PathUnescape(pass); err == nil {
+				add(p)
+			}
+		}
+	}
+	t, err := core.ParseTarget(rawURL)
+	if err != nil {
+		return
+	}
+	if t.User != nil {
+		if b, ok := core.LookupBackend(t.Scheme); ok && b.SecretUser {
+			add(t.User.Username())
+		}
+	}
+	for k, vs := range t.Query {
+		if k := strings.ToLower(k); strings.Contains(k, "password") || strings.Contains(k, "token") || strings.Contains(k, "secret") {
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+}
+
+// scrub replaces every remembered secret in s.
+func (e *env) scrub(s string) string {
+	for _, secret := range e.secrets {
+		s = strings.ReplaceAll(s, secret, "xxxxx")
+	}
+	return s
+}
+
+// scrubWriter writes log records to stderr with the secrets hidden; the slog
+// handler writes each record with one Write.
+type scrubWriter struct{ e *env }
+
+func (w scrubWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(w.e.stderr, w.e.scrub(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// effectiveTTL is the record TTL a registration gets: --ttl, the URL's ttl
+// option, or core's default.
+func effectiveTTL(o *options, t core.Target) time.Duration {
+	if o.ttl > 0 {
+		return o.ttl
+	}
+	if d, err := time.ParseDuration(t.Query.Get("ttl")); err == nil && d > 0 {
+		return d
+	}
+	return core.DefaultTTL
+}

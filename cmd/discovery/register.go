@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/core"
+)
+
+var registerCmd = &command{
+	name:    "register",
+	params:  []string{"URL", "service", "network@addr"},
+	summary: "register an instance, keep it alive until interrupted, then deregister",
+	doc: `Registers service at network@addr (e.g. tcp@10.0.0.1:8972) with the given
+metadata, prints what it registered, and keeps the record alive (refreshed
+every ttl/3, written again after registry outages) until SIGINT or SIGTERM.
+Then it deregisters and exits with status 0; a failed deregistration is
+exit 1 (the record then expires after its ttl). A second signal ends the
+process at once.
+
+The p2p, multi and inprocess schemes have no registry another process could
+read, so registering there is a usage error.`,
+	jsonDoc:    `(one object per event: {"event":"registered"|"deregistered", service, addr, meta, ttl})`,
+	timeoutDoc: "how long to wait for the first registration, connecting included, and for the deregistration",
+	flags: func(fs *flag.FlagSet, o *options) {
+		fs.Var(&o.meta, "meta", "metadata `key=value`, repeatable: --meta weight=2 --meta group=blue (state=inactive takes it out of rotation)")
+		fs.DurationVar(&o.ttl, "ttl", 0, "how long the record outlives its last refresh, e.g. 10s (default: the URL's ttl= option, else 30s)")
+	},
+	run: runRegister,
+}
+
+func runRegister(ctx context.Context, e *env, c *command, args []string) error {
+	o, pos, err := parse(e, c, args)
+	if err != nil {
+		return err
+	}
+	rawURL := pos[0]
+	inst := core.Instance{Service: pos[1], Addr: pos[2], Meta: o.meta.m}
+	if err := inst.Validate(); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	t, err := core.ParseTarget(rawURL)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	if b, ok := core.LookupBackend(t.Scheme); ok && b.ProcessLocal {
+		// Fixed lists (p2p, multi) or a store inside this process only.
+		return usageErrorf(c.name, "%s:// has no registry that another process could read; register in etcd, consul, zk or mdns", t.Scheme)
+	}
+	var cfg discovery.Config
+	if o.set["ttl"] {
+		switch {
+		case o.ttl <= 0:
+			return usageErrorf(c.name, "--ttl %v must be positive, e.g. --ttl 10s", o.ttl)
+		case t.Query.Has("ttl"):
+			return usageErrorf(c.name, "ttl is given both as --ttl and in the URL; keep one")
+		}
+		cfg.TTL = o.ttl
+	}
+	registry := core.Redact(rawURL)
+	what := fmt.Sprintf("register %s %s in %s", inst.Service, inst.Addr, registry)
+
+	startCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	cl, err := e.open(startCtx, o, rawURL, cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.Register(startCtx, inst); err != nil {
+		return e.failed(startCtx, o, what, err)
+	}
+	e.started()
+	ttl := effectiveTTL(o, t)
+	if err := e.printEvent(o, "registered", inst, registry, ttl); err != nil {
+		return err
+	}
+
+	<-ctx.Done() // SIGINT or SIGTERM
+	stopCtx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if err := cl.Deregister(stopCtx, inst); err != nil {
+		return e.failed(stopCtx, o, fmt.Sprintf("deregister %s %s from %s (the record expires %v after its last refresh)", inst.Service, inst.Addr, registry, ttl), err)
+	}
+	return e.printEvent(o, "deregistered", inst, registry, ttl)
+}

@@ -1,0 +1,4 @@
+// Package testserver starts real registry servers for tests outside the
+// backend packages, whose own helpers are internal test code. Each server
+// is behind its backend's build tag: StartEtcd needs -tags etcd.
+package testserver
