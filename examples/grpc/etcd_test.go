@@ -3,8 +3,9 @@
 package main
 
 import (
-	"github.com/seedforge/discovery/internal/testserver"
 	"testing"
+
+	"github.com/seedforge/discovery/internal/testserver"
 )
 
 // The same example on etcd: an embedded member, and the binary built with
