@@ -6,13 +6,13 @@
 package etcd_test
 
 import (
-	"github.com/seedforge/discovery/internal/testserver"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/seedforge/discovery/internal/leaktest"
+	"github.com/seedforge/discovery/internal/testserver"
 	"github.com/seedforge/discovery/internal/proctest"
 )
 
