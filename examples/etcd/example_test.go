@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/seedforge/discovery/internal/leaktest"
-	"github.com/seedforge/discovery/internal/testserver"
 	"github.com/seedforge/discovery/internal/proctest"
+	"github.com/seedforge/discovery/internal/testserver"
 )
 
 func startEtcd(t *testing.T) string {
