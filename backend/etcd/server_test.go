@@ -358,7 +358,6 @@ func keysUnder(ctx context.Context, c *clientv3.Client, prefix string) (map[stri
 	return out, nil
 }
 
-
 // logRecorder is a slog handler that keeps what it is given, for tests that
 // check warnings; it never writes to the test log, which goroutines may
 // outlive.
