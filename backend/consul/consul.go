@@ -1,0 +1,456 @@
+//go:build consul
+
+// Package consul is the Consul backend (github.com/hashicorp/consul/api),
+// compiled in with the build tag consul:
+//
+//	go build -tags consul ./...
+//	c, err := discovery.Open("consul://127.0.0.1:8500")                   // catalog mode
+//	c, err := discovery.Open("consul://TOKEN@127.0.0.1:8500/rpcx_test?mode=kv") // rpcx's KV layout
+//
+// # URL
+//
+//	consul://[token@]host:port[/basePath][?option=value&…]
+//
+// The host is the Consul agent to talk to, usually the local one; Consul
+// clients talk to one agent, so one host only. The user part is the ACL
+// token; it is a secret: it is never logged nor put in an error, and
+// discovery.Open redacts it. Without a token the api client falls back to
+// CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE, as every Consul tool does; no
+// other environment variable is read. The path is the base path of the keys
+// in mode=kv (rpcx's BasePath; default DefaultBasePath) and must be empty in
+// mode=catalog. Options, besides the policy options every backend takes
+// (ttl, interval…):
+//
+//	mode=catalog|kv                 where records live (default catalog; see below)
+//	dc=dc2                          datacenter of the health and KV calls (default: the agent's; catalog
+//	                                registrations always go to the agent's own datacenter)
+//	wait=1m                         longest wait of one blocking query (default 1m, Consul caps it at 10m)
+//	min_query_interval=100ms        least time between the starts of two queries of one watch (default 100ms)
+//	deregister_critical_after=1m    catalog: the agent removes a service whose check stayed critical this long (default 1m, Consul's minimum)
+//	tls=true                        https with the system's roots (implied by any tls_* option)
+//	tls_ca=/path/ca.pem             CA bundle that signs the agent's certificate
+//	tls_cert=/path/client.pem       client certificate (with tls_key), for agents with verify_incoming
+//	tls_key=/path/client-key.pem
+//	tls_server_name=consul.internal name to verify in the agent's certificate
+//	tls_insecure_skip_verify=true   do not verify the agent's certificate (tests only)
+//
+// In code, New(Config{…}) takes the same settings and a *tls.Config.
+//
+// # mode=catalog (default)
+//
+// Each instance is an agent service, what Consul users expect in the UI,
+// DNS and health API:
+//
+//	ID       ServiceID(service, addr): "{service}-{addr, sanitised}-{8 hex of a hash}"
+//	Name     the service
+//	Address  the host of the address, Port its port (tcp@10.0.0.1:8972 → 10.0.0.1, 8972)
+//	Meta     the instance's metadata as is (rpcx's keys weight, group, tps… are
+//	         valid Consul meta keys) plus MetaAddr ("rpcx_addr") holding the
+//	         full rpcx address, so networks other than tcp survive
+//	Check    a TTL check "service:{ID}" with the record's TTL, registered
+//	         passing, and DeregisterCriticalServiceAfter
+//
+// Put registers the service with its check, then passes the check: a new
+// check starts passing as registered, but the agent keeps the status of a
+// check it already had (the service of a crashed process is critical until
+// passed). KeepAlive passes the TTL check (constant output, so refreshes
+// cost the catalog no write); when the agent does not know the check (agent restarted, service
+// removed) KeepAlive returns core.ErrNotFound and core registers again.
+// Delete deregisters. A process that dies stops passing its check: its
+// instance leaves the passing set one TTL after its last refresh, and the
+// agent removes the service DeregisterCriticalServiceAfter later (Consul
+// clamps that to at least 1m and reaps every 30s).
+//
+// Consul limits service metadata: at most 64 pairs (so 63 of the instance's
+// own, besides MetaAddr), keys of 1–128 characters from [A-Za-z0-9_-] not
+// starting with "consul-", values of at most 512 bytes. Put rejects metadata
+// beyond these limits with a core.ErrInvalid error naming the key; nothing is
+// dropped or rewritten silently. Use mode=kv for metadata Consul's catalog
+// cannot hold.
+//
+// Discovery reads /v1/health/service/{service}?passing as blocking queries.
+// A service registered by other Consul tools, without MetaAddr, is read as
+// tcp@Address:Port (the node's address when the service has none).
+//
+// # mode=kv
+//
+// rpcx's Consul registry layout (rpcx-consul, through rpcxio/libkv), so
+// stock rpcx servers and clients see the same records:
+//
+//	key    {basePath}/{service}/{network@address}   e.g. rpcx_test/Arith/tcp@10.0.0.1:8972
+//	value  the metadata as a URL query string       e.g. weight=2&group=blue
+//
+// The base path has no leading '/' (rpcx strips it, as Consul keys have
+// none). Every key a driver writes is acquired by the driver's one session,
+// created by the first Put with Behavior=delete, LockDelay=1ms and a TTL of
+// half that Put's record TTL (core uses one TTL for all): Consul invalidates
+// a session twice its TTL after the last renewal (libkv makes the same
+// halving), so the key is deleted one record TTL after the last refresh.
+// KeepAlive renews the session and checks that the key is still held by it;
+// a lost session (expired, agent restarted) is ErrNotFound, and the next
+// Put creates a new one. A key still held by another session (a previous
+// process on the same address whose session has not expired) is written
+// without acquiring it, so the value is current at once; it is acquired by
+// the first Put after that session expired. Consul refuses session TTLs
+// under its session_ttl_min (10s by default), so mode=kv needs ttl >= 20s
+// unless the agent lowers session_ttl_min. rpcx's servers also write two marker keys
+// ({basePath} = "rpcx_path", {basePath}/{service} = service) that no reader
+// needs; this driver does not.
+//
+// Discovery lists the prefix {basePath}/{service}/ as blocking queries. Keys
+// that are not an address and values that are not a URL query string are
+// skipped with a warning.
+//
+// # Blocking queries
+//
+// Each Watcher.Next follows Consul's rules for blocking queries: the first
+// query has index 0 and returns at once; later ones wait on the last index;
+// an index that went backwards (agent restarted, servers changed, KV
+// tombstones reaped) is reset to 0; an index below 1 is raised to 1; two
+// queries of one watch start at least min_query_interval apart, so a query
+// that keeps returning at once cannot spin. A query that fails is returned
+// as an error: core keeps the last list, backs off with jitter and opens a
+// new watch. Results hidden by ACLs are an error too, not an empty list:
+// when Consul flags them, and, for a driver without a token, when an empty
+// answer comes from ACLs denying anonymous reads (Consul hides that flag from
+// anonymous requests, so the driver asks the agent's /v1/internal/acl/authorize,
+// once, the endpoint Consul's UI uses).
+//
+// # Errors
+//
+// Calls Consul's ACLs refuse return errors wrapping ErrPermissionDenied and
+// core.ErrInvalid (so core's Register reports them at once), with Consul's
+// reason (the permission and resource) and whether a token was given. No
+// error or log line holds the token: it travels in a header.
+//
+// The driver holds no policy: retries, backoff and the last known list during
+// outages are core's.
+package consul
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// Mode selects where records live.
+type Mode string
+
+const (
+	// ModeCatalog registers agent services with TTL checks (the default).
+	ModeCatalog Mode = "catalog"
+	// ModeKV uses rpcx's KV layout, kept alive by a session.
+	ModeKV Mode = "kv"
+)
+
+// Defaults of Config fields left zero.
+const (
+	DefaultAddress                 = "127.0.0.1:8500"
+	DefaultBasePath                = "services"
+	DefaultWaitTime                = time.Minute
+	DefaultMinQueryInterval        = 100 * time.Millisecond
+	DefaultDeregisterCriticalAfter = time.Minute
+)
+
+// MetaAddr is the service meta key that holds the instance's rpcx address in
+// catalog mode. Instances cannot use it for their own metadata.
+const MetaAddr = "rpcx_addr"
+
+// ErrPermissionDenied is wrapped by the errors of calls Consul's ACLs refused.
+// Those errors also wrap core.ErrInvalid: a missing or too narrow token is a
+// configuration error, so core's Register reports it at once instead of
+// retrying it forever.
+var ErrPermissionDenied = errors.New("permission denied by Consul ACLs")
+
+// Config configures a driver made in code.
+type Config struct {
+	// Address is the agent's host:port. Default DefaultAddress.
+	Address string
+	// Token is the ACL token. It is sent in a header, never logged.
+	Token string
+	// Mode is ModeCatalog (default) or ModeKV.
+	Mode Mode
+	// BasePath prefixes every key in ModeKV, without leading or trailing
+	// '/': "rpcx_test" gives rpcx_test/{service}/{address}. Default
+	// DefaultBasePath. It must be empty in ModeCatalog.
+	BasePath string
+	// Datacenter of the queries; default the agent's.
+	Datacenter string
+	// TLS, when not nil, makes the driver talk https with this configuration.
+	TLS *tls.Config
+	// WaitTime is the longest wait of one blocking query. Default
+	// DefaultWaitTime; Consul caps it at 10m.
+	WaitTime time.Duration
+	// MinQueryInterval is the least time between the starts of two queries
+	// of one watch. Default DefaultMinQueryInterval.
+	MinQueryInterval time.Duration
+	// DeregisterCriticalAfter is the DeregisterCriticalServiceAfter of the
+	// TTL checks (ModeCatalog). Default DefaultDeregisterCriticalAfter;
+	// Consul raises values below 1m to 1m.
+	DeregisterCriticalAfter time.Duration
+	// Logger receives the warnings about skipped records. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func init() {
+	core.RegisterBackend(core.Backend{Scheme: "consul", SecretUser: true, Open: open})
+}
+
+// New returns a driver on the agent cfg names. It does not touch the network:
+// an unreachable agent shows up as errors of the calls. The driver is meant
+// for core (or the root package's discovery.New), which owns and closes it.
+func New(cfg Config) (core.Driver, error) {
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch c.cfg.Mode {
+	case ModeKV:
+		return &kvDriver{client: c, base: c.cfg.BasePath, sem: make(chan struct{}, 1)}, nil
+	default:
+		return &catalogDriver{client: c}, nil
+	}
+}
+
+// client is what both modes share: the api client, its transport, the
+// driver's life and the blocking-query settings.
+type client struct {
+	cfg       Config
+	api       *api.Client
+	transport *http.Transport
+	log       *slog.Logger
+	hasToken  bool // a token is sent (from Config or the environment)
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	once   sync.Once
+
+	// For drivers without a token: ACLs found off, and resources anonymous
+	// requests were found allowed to read (see anonymousCheck).
+	aclOff   atomic.Bool
+	anonRead sync.Map
+}
+
+func newClient(cfg Config) (*client, error) {
+	if cfg.Address == "" {
+		cfg.Address = DefaultAddress
+	}
+	if strings.Contains(cfg.Address, "://") || strings.ContainsAny(cfg.Address, ", \t\n/") {
+		return nil, fmt.Errorf("%w: consul address %q must be one host:port (use Config.TLS or tls=true for https)", core.ErrInvalid, cfg.Address)
+	}
+	if _, _, err := net.SplitHostPort(cfg.Address); err != nil {
+		return nil, fmt.Errorf("%w: consul address %q is not host:port: %v", core.ErrInvalid, cfg.Address, err)
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = ModeCatalog
+	case ModeCatalog, ModeKV:
+	default:
+		return nil, fmt.Errorf("%w: consul mode %q: use catalog or kv", core.ErrInvalid, cfg.Mode)
+	}
+	var err error
+	if cfg.BasePath, err = basePath(cfg.Mode, cfg.BasePath); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"wait time", &cfg.WaitTime, DefaultWaitTime},
+		{"min query interval", &cfg.MinQueryInterval, DefaultMinQueryInterval},
+		{"deregister critical after", &cfg.DeregisterCriticalAfter, DefaultDeregisterCriticalAfter},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%w: consul %s %v must be positive", core.ErrInvalid, d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if strings.ContainsAny(cfg.Token, " \t\n") {
+		return nil, fmt.Errorf("%w: consul ACL token must not contain white space", core.ErrInvalid)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// Our own transport, so Close can drop its idle connections (and their
+	// goroutines) without touching anybody else's.
+	transport := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     cfg.TLS,
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	acfg := &api.Config{
+		Address:    cfg.Address,
+		Scheme:     scheme,
+		Datacenter: cfg.Datacenter,
+		Token:      cfg.Token,
+		Transport:  transport,
+		HttpClient: &http.Client{Transport: transport},
+	}
+	ac, err := api.NewClient(acfg)
+	if err != nil {
+		// Only the token file path can fail here; no secret in it.
+		return nil, fmt.Errorf("consul %s: %w", cfg.Address, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	// NewClient filled acfg.Token from CONSUL_HTTP_TOKEN(_FILE) when cfg had none.
+	return &client{cfg: cfg, api: ac, transport: transport, log: log, hasToken: acfg.Token != "", ctx: ctx, cancel: cancel}, nil
+}
+
+// basePath checks the base path of mode: empty in catalog mode; in kv mode
+// no leading or trailing '/', no empty elements, no white space.
+func basePath(mode Mode, p string) (string, error) {
+	trimmed := strings.Trim(p, "/")
+	if mode == ModeCatalog {
+		if trimmed != "" {
+			return "", fmt.Errorf("%w: consul base path %q only applies to mode=kv; catalog mode registers agent services, which have no path", core.ErrInvalid, p)
+		}
+		return "", nil
+	}
+	if trimmed == "" {
+		return DefaultBasePath, nil
+	}
+	if strings.Contains(trimmed, "//") || strings.ContainsAny(trimmed, " \t\n") {
+		return "", fmt.Errorf("%w: consul base path %q must not contain empty elements or white space", core.ErrInvalid, p)
+	}
+	return trimmed, nil
+}
+
+// bind returns ctx ended also by Close.
+func (c *client) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func (c *client) closed() bool { return c.ctx.Err() != nil }
+
+// Close ends every call and watch in flight and drops the idle connections.
+// It deletes nothing: services stop passing their TTL checks, sessions
+// expire, as the Driver contract says.
+func (c *client) Close() error {
+	c.once.Do(func() {
+		c.cancel()
+		c.transport.CloseIdleConnections()
+	})
+	return nil
+}
+
+func (c *client) query(ctx context.Context, index uint64, wait time.Duration) *api.QueryOptions {
+	q := &api.QueryOptions{}
+	if index > 0 {
+		q.WaitIndex, q.WaitTime = index, wait
+	}
+	return q.WithContext(ctx)
+}
+
+func (c *client) write(ctx context.Context) *api.WriteOptions {
+	return (&api.WriteOptions{}).WithContext(ctx)
+}
+
+// fail wraps err of operation op ("register Arith tcp@…") with what the user
+// needs: ErrClosed after Close, ErrPermissionDenied and a hint on ACL
+// refusals. Consul's errors never hold the token (it travels in a header).
+func (c *client) fail(op string, err error) error {
+	if c.closed() {
+		return fmt.Errorf("consul %s: %w", op, core.ErrClosed)
+	}
+	var se api.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusForbidden {
+		return fmt.Errorf("consul %s: %w: %w: %s; %s", op, core.ErrInvalid, ErrPermissionDenied, strings.TrimSpace(se.Body), c.tokenHint())
+	}
+	return fmt.Errorf("consul %s: %w", op, err)
+}
+
+// tokenHint says how to give a token, and whether one was given.
+func (c *client) tokenHint() string {
+	if !c.hasToken {
+		return "no ACL token was given: put one in the URL as consul://TOKEN@host:port, in Config.Token or in CONSUL_HTTP_TOKEN"
+	}
+	return "the ACL token given lacks the permission named"
+}
+
+// anonymousCheck runs for drivers without a token after a query came back
+// empty. Consul answers anonymous requests its ACLs deny with an empty
+// result, and even blanks the header saying it filtered them, so an empty
+// list cannot be told from a refusal. This asks the agent whether anonymous
+// requests may read resource (service, key) named segment, through the
+// endpoint Consul's UI uses, and returns an error naming the fix when not.
+// It is best effort: if the question itself fails, the empty list stands.
+func (c *client) anonymousCheck(ctx context.Context, resource, segment, what string) error {
+	if c.hasToken || c.aclOff.Load() {
+		return nil
+	}
+	key := resource + "\x00" + segment
+	if _, ok := c.anonRead.Load(key); ok {
+		return nil
+	}
+	scheme := "http"
+	if c.cfg.TLS != nil {
+		scheme = "https"
+	}
+	u := scheme + "://" + c.cfg.Address + "/v1/internal/acl/authorize"
+	if c.cfg.Datacenter != "" {
+		u += "?dc=" + url.QueryEscape(c.cfg.Datacenter)
+	}
+	body, _ := json.Marshal([]map[string]string{{"Resource": resource, "Segment": segment, "Access": "read"}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil
+	}
+	resp, err := (&http.Client{Transport: c.transport}).Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out []struct{ Allow bool }
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized: // "ACL support disabled"
+		c.aclOff.Store(true)
+		return nil
+	case resp.StatusCode != http.StatusOK:
+		return nil
+	case json.NewDecoder(resp.Body).Decode(&out) != nil || len(out) != 1:
+		return nil
+	case out[0].Allow:
+		c.anonRead.Store(key, true)
+		return nil
+	}
+	return fmt.Errorf("consul %s: %w: %w: the agent's ACLs deny %s:read on %q to requests without a token, and Consul answers those with an empty list; %s",
+		what, core.ErrInvalid, ErrPermissionDenied, resource, segment, c.tokenHint())
+}
+
+func statusCode(err error) int {
+	var se api.StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}

@@ -1,0 +1,123 @@
+//go:build consul
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	rpcxlog "github.com/smallnest/rpcx/log"
+
+	discovery "github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/backend/consul/consultest"
+	"github.com/seedforge/discovery/examples/internal/arith"
+	"github.com/seedforge/discovery/internal/leaktest"
+)
+
+// rpcx's logger is a global that its goroutines read: set it once, before any.
+func init() { rpcxlog.SetDummyLogger() }
+
+// TestServer runs the example server against a real Consul agent in both
+// modes, finds it and calls it with an rpcx XClient, then stops it and sees
+// it deregistered.
+func TestServer(t *testing.T) {
+	a := consultest.Start(t, consultest.Options{HCL: []string{`session_ttl_min = "1s"`}})
+	for _, mode := range []string{"kv", "catalog"} {
+		t.Run(mode, func(t *testing.T) {
+			leaktest.Check(t)
+			url := registryURL(a.Addr, "/rpcx_test/", mode, time.Second)
+			want := "consul://" + a.Addr + "/rpcx_test?interval=1s&mode=kv&ttl=3s"
+			if mode == "catalog" {
+				want = "consul://" + a.Addr + "?interval=1s&mode=catalog&ttl=3s"
+			}
+			if url != want {
+				t.Fatalf("registryURL = %s, want %s", url, want)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			var out syncBuffer
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, "127.0.0.1:0", url, "weight=2", &out) }()
+			t.Cleanup(func() {
+				stop()
+				<-done
+			})
+
+			c, err := arith.Dial(context.Background(), url, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			poll(t, "registered", func() error {
+				if n := len(c.Discovery.GetServices()); n != 1 {
+					return fmt.Errorf("%d servers; output: %s", n, out.String())
+				}
+				return nil
+			})
+			if v := c.Discovery.GetServices()[0].Value; !strings.Contains(v, "weight=2") {
+				t.Fatalf("registered metadata %q lacks weight=2", v)
+			}
+			reply, err := c.Mul(context.Background(), 10, 20)
+			if err != nil || reply.C != 200 {
+				t.Fatalf("Mul = %+v, %v", reply, err)
+			}
+
+			stop()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			done <- nil // for the cleanup
+			poll(t, "deregistered", func() error {
+				reg, err := discovery.Open(url)
+				if err != nil {
+					return err
+				}
+				defer reg.Close()
+				l, err := reg.Instances(context.Background(), "Arith")
+				if err != nil || len(l) != 0 {
+					return fmt.Errorf("%d instances, %v", len(l), err)
+				}
+				return nil
+			})
+			if !strings.Contains(out.String(), "serving Arith on tcp@127.0.0.1:") || !strings.Contains(out.String(), "stopped and deregistered") {
+				t.Fatalf("output: %s", out.String())
+			}
+		})
+	}
+}
+
+func poll(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval; the deadline decides
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
