@@ -67,3 +67,24 @@ func TestParamsRejectUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestParamsTLS(t *testing.T) {
+	none := NewParams(map[string][]string{})
+	if c, err := none.TLS(); c != nil || err != nil {
+		t.Fatalf("no tls options: %v %v, want plain", c, err)
+	}
+	on := NewParams(map[string][]string{"tls": {"true"}, "tls_server_name": {"etcd.test"}})
+	if c, err := on.TLS(); err != nil || c == nil || c.ServerName != "etcd.test" {
+		t.Fatalf("tls=true: %+v %v", c, err)
+	}
+	for name, q := range map[string]map[string][]string{
+		"cert without key": {"tls_cert": {"/nonexistent.pem"}},
+		"unreadable ca":    {"tls_ca": {"/nonexistent-ca.pem"}},
+		"off with options": {"tls": {"false"}, "tls_server_name": {"x"}},
+		"not a bool":       {"tls": {"yes please"}},
+	} {
+		if _, err := NewParams(q).TLS(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+}
