@@ -13,14 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	rpcxlog "github.com/smallnest/rpcx/log"
-	"github.com/smallnest/rpcx/server"
 
-	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/examples/internal/arith"
-	"github.com/seedforge/discovery/rpcxplugin"
 )
 
 func main() {
@@ -36,35 +32,7 @@ func main() {
 
 func run(addr, registry, meta string) error {
 	rpcxlog.SetDummyLogger()
-	s := server.NewServer()
-	advertised := "tcp@" + addr
-	if registry != "" {
-		reg, err := discovery.Open(registry)
-		if err != nil {
-			return err
-		}
-		defer reg.Close()
-		p, err := rpcxplugin.NewServerPlugin(s, reg)
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-	}
-	if err := s.RegisterName("Arith", &arith.Arith{Addr: advertised}, meta); err != nil {
-		return err
-	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve("tcp", addr) }()
-	select {
-	case <-s.Started:
-		fmt.Printf("serving Arith on %s\n", advertised)
-	case err := <-errc:
-		return err
-	}
-	<-stop
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.Shutdown(ctx)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return arith.Serve(ctx, addr, registry, meta, os.Stdout)
 }

@@ -27,7 +27,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/signal"
@@ -35,7 +34,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/examples/internal/arith"
 )
 
@@ -52,7 +50,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, registryURL(*consulAddr, *basePath, *mode, *update), *meta, os.Stdout); err != nil {
+	if err := arith.Serve(ctx, *addr, registryURL(*consulAddr, *basePath, *mode, *update), *meta, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
@@ -66,20 +64,4 @@ func registryURL(consulAddr, base, mode string, update time.Duration) string {
 		path = "/" + strings.Trim(base, "/")
 	}
 	return "consul://" + consulAddr + path + "?" + q.Encode()
-}
-
-// run serves Arith on addr, registered in the registry at url, until ctx
-// ends; then it shuts the server down, which deregisters it.
-func run(ctx context.Context, addr, url, meta string, out io.Writer) error {
-	s, err := arith.Start(url, addr, meta)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "serving Arith on %s, registered in %s\n", s.Addr, core.Redact(url))
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = s.Stop(sctx)
-	fmt.Fprintln(out, "stopped and deregistered")
-	return err
 }

@@ -41,7 +41,7 @@ func TestServer(t *testing.T) {
 			ctx, stop := context.WithCancel(context.Background())
 			var out syncBuffer
 			done := make(chan error, 1)
-			go func() { done <- run(ctx, "127.0.0.1:0", url, "weight=2", &out) }()
+			go func() { done <- arith.Serve(ctx, "127.0.0.1:0", url, "weight=2", &out) }()
 			t.Cleanup(func() {
 				stop()
 				<-done
@@ -83,7 +83,7 @@ func TestServer(t *testing.T) {
 				}
 				return nil
 			})
-			if !strings.Contains(out.String(), "serving Arith on tcp@127.0.0.1:") || !strings.Contains(out.String(), "stopped and deregistered") {
+			if !strings.Contains(out.String(), "serving Arith on tcp@127.0.0.1:") || !strings.Contains(out.String(), " and deregistered") {
 				t.Fatalf("output: %s", out.String())
 			}
 		})

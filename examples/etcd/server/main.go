@@ -23,11 +23,8 @@ import (
 	"time"
 
 	rpcxlog "github.com/smallnest/rpcx/log"
-	"github.com/smallnest/rpcx/server"
 
-	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/examples/internal/arith"
-	"github.com/seedforge/discovery/rpcxplugin"
 )
 
 func main() {
@@ -50,40 +47,10 @@ func run(addr, etcdAddr, base string, update time.Duration, meta string) error {
 		"interval": {update.String()},
 		"ttl":      {(3 * update).String()},
 	}.Encode())
-	reg, err := discovery.Open(registry)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-
-	s := server.NewServer()
-	// The plugin registers every service once the server listens, feeds the
-	// server's calls into the published tps, and deregisters on Shutdown.
-	p, err := rpcxplugin.NewServerPlugin(s, reg)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if err := s.RegisterName("Arith", &arith.Arith{Addr: "tcp@" + addr}, meta); err != nil {
-		return err
-	}
-
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve("tcp", addr) }()
-	select {
-	case <-s.Started:
-		fmt.Printf("serving Arith on tcp@%s, registered in %s under %s/Arith\n", addr, etcdAddr, base)
-	case err := <-errc:
-		return err
-	}
-	select {
-	case <-stop:
-	case err := <-errc:
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.Shutdown(ctx) // deregisters Arith
+	// The plugin behind arith.Serve registers Arith once the server listens,
+	// feeds the server's calls into the published tps, and deregisters on
+	// shutdown.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return arith.Serve(ctx, addr, registry, meta, os.Stdout)
 }

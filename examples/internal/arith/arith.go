@@ -5,12 +5,14 @@ package arith
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
 	"github.com/smallnest/rpcx/server"
 
 	discovery "github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/rpcxplugin"
 )
 
@@ -43,8 +45,11 @@ type Server struct {
 
 // Start listens on addr (use 127.0.0.1:0 for any port), registers Arith with
 // metadata in the registry at url, and serves in the background. It returns
-// once the server listens.
+// once the server listens. An empty url registers nowhere (p2p, multi).
 func Start(url, addr, metadata string) (*Server, error) {
+	if url == "" {
+		url = "p2p://tcp@" + addr // fixed-list backend: registration stores nothing
+	}
 	reg, err := discovery.Open(url)
 	if err != nil {
 		return nil, err
@@ -74,6 +79,27 @@ func Start(url, addr, metadata string) (*Server, error) {
 		return nil, fmt.Errorf("server on %s did not start", advertised)
 	}
 	return &Server{RPC: s, Plugin: plugin, Reg: reg, Addr: advertised}, nil
+}
+
+// Serve runs Start, prints where it serves, and serves until ctx ends; then
+// it shuts the server down, which deregisters it. Every example server is
+// this function behind its own flags.
+func Serve(ctx context.Context, addr, url, metadata string, out io.Writer) error {
+	s, err := Start(url, addr, metadata)
+	if err != nil {
+		return err
+	}
+	if url == "" {
+		fmt.Fprintf(out, "serving Arith on %s\n", s.Addr)
+	} else {
+		fmt.Fprintf(out, "serving Arith on %s, registered in %s\n", s.Addr, core.Redact(url))
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = s.Stop(sctx)
+	fmt.Fprintf(out, "stopped %s and deregistered\n", s.Addr)
+	return err
 }
 
 // Stop shuts the server down (which deregisters it) and closes the registry

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	rpcxlog "github.com/smallnest/rpcx/log"
 
@@ -43,20 +42,8 @@ func main() {
 
 func run(addr, registry, meta string) error {
 	rpcxlog.SetDummyLogger()
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	s, err := arith.Start(registry, addr, meta)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("serving Arith on %s, announced by mDNS\n", s.Addr)
-	<-stop
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Shutdown deregisters: the responder stops and sends its goodbye.
-	if err := s.Stop(ctx); err != nil {
-		return err
-	}
-	fmt.Printf("stopped %s\n", s.Addr)
-	return nil
+	// Stopping deregisters: the responder stops and sends its goodbye.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return arith.Serve(ctx, addr, registry, meta, os.Stdout)
 }

@@ -36,7 +36,7 @@ func TestServer(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, "127.0.0.1:0", url, "weight=2", &out) }()
+	go func() { done <- arith.Serve(ctx, "127.0.0.1:0", url, "weight=2", &out) }()
 	t.Cleanup(func() {
 		stop()
 		<-done
