@@ -206,29 +206,11 @@ func (d *catalogDriver) Delete(ctx context.Context, inst core.Instance) error {
 }
 
 func (d *catalogDriver) List(ctx context.Context, service string) ([]core.Instance, error) {
-	if err := core.ValidateService(service); err != nil {
-		return nil, err
-	}
-	if d.closed() {
-		return nil, core.ErrClosed
-	}
-	ctx, cancel := d.bind(ctx)
-	defer cancel()
-	list, _, err := d.fetch(service)(ctx, 0, 0)
-	return list, err
+	return d.list(ctx, service, d.fetch)
 }
 
 func (d *catalogDriver) Watch(ctx context.Context, service string) (core.Watcher, error) {
-	if err := core.ValidateService(service); err != nil {
-		return nil, err
-	}
-	if d.closed() {
-		return nil, core.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return d.newWatcher(ctx, d.fetch(service)), nil
+	return d.watch(ctx, service, d.fetch)
 }
 
 // fetch queries the passing instances of service.

@@ -352,6 +352,34 @@ func (c *client) bind(ctx context.Context) (context.Context, context.CancelFunc)
 
 func (c *client) closed() bool { return c.ctx.Err() != nil }
 
+// list reads service once through the mode's fetch.
+func (c *client) list(ctx context.Context, service string, fetch func(string) fetchFunc) ([]core.Instance, error) {
+	if err := core.ValidateService(service); err != nil {
+		return nil, err
+	}
+	if c.closed() {
+		return nil, core.ErrClosed
+	}
+	ctx, cancel := c.bind(ctx)
+	defer cancel()
+	list, _, err := fetch(service)(ctx, 0, 0)
+	return list, err
+}
+
+// watch starts a blocking-query watcher over the mode's fetch.
+func (c *client) watch(ctx context.Context, service string, fetch func(string) fetchFunc) (core.Watcher, error) {
+	if err := core.ValidateService(service); err != nil {
+		return nil, err
+	}
+	if c.closed() {
+		return nil, core.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.newWatcher(ctx, fetch(service)), nil
+}
+
 // Close ends every call and watch in flight and drops the idle connections.
 // It deletes nothing: services stop passing their TTL checks, sessions
 // expire, as the Driver contract says.

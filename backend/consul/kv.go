@@ -185,29 +185,11 @@ func (d *kvDriver) Delete(ctx context.Context, inst core.Instance) error {
 }
 
 func (d *kvDriver) List(ctx context.Context, service string) ([]core.Instance, error) {
-	if err := core.ValidateService(service); err != nil {
-		return nil, err
-	}
-	if d.closed() {
-		return nil, core.ErrClosed
-	}
-	ctx, cancel := d.bind(ctx)
-	defer cancel()
-	list, _, err := d.fetch(service)(ctx, 0, 0)
-	return list, err
+	return d.list(ctx, service, d.fetch)
 }
 
 func (d *kvDriver) Watch(ctx context.Context, service string) (core.Watcher, error) {
-	if err := core.ValidateService(service); err != nil {
-		return nil, err
-	}
-	if d.closed() {
-		return nil, core.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return d.newWatcher(ctx, d.fetch(service)), nil
+	return d.watch(ctx, service, d.fetch)
 }
 
 // fetch lists the prefix of service. Each fetchFunc warns once per bad key
