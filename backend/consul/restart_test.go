@@ -122,9 +122,12 @@ func TestAgentRestart(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond) // sampling the outage; its length is fixed
 			}
-			must(t, a.Restart())
+			// The outage ends when the new agent starts: from then on a watch
+			// may read it (possibly before Restart returns), and what it reads
+			// before the registrars wrote again is the fresh agent's truth.
 			up := time.Now()
-			t.Logf("agent down %v; fresh agent on the same ports answering", up.Sub(killed).Round(time.Millisecond))
+			must(t, a.Restart())
+			t.Logf("agent down %v; fresh agent on the same ports answering %v later", up.Sub(killed).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 
 			// The registrations come back in the new agent by themselves
 			// (read by a fresh driver, as a newly started client would).
