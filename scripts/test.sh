@@ -43,7 +43,10 @@ echo "== go vet"
 go vet -tags "$TAGS" ./...
 
 echo "== go test -race"
-go test -race -count=1 -tags "$TAGS" -timeout 40m ./...
+# One test binary at a time (-p 1): the backend suites start real servers and
+# measure recoveries against deadlines; two of them at once on a 2-core
+# machine only add noise. go vet above already compiled the packages.
+go test -race -count=1 -p 1 -tags "$TAGS" -timeout 40m ./...
 
 if has_tag mdns; then
   # Multicast tests run only inside a network namespace of their own.
