@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,20 +130,29 @@ func must(t *testing.T, err error) {
 // Open hands the driver the Client's logger, with the registry URL (its
 // secrets redacted) attached, so drivers never log to slog.Default behind
 // the user's back.
+// loggerTestGot is the logger the "loggertest" driver was opened with; the
+// scheme is registered once per process (a second registration panics).
+var (
+	loggerTestOnce sync.Once
+	loggerTestGot  *slog.Logger
+)
+
 func TestOpenHandsLoggerToDriver(t *testing.T) {
-	var got *slog.Logger
-	core.RegisterBackend(core.Backend{Scheme: "loggertest", Open: func(tg core.Target, _ *core.Params) (core.Driver, error) {
-		got = tg.Logger
-		return inprocess.Open("loggertest"), nil
-	}})
+	loggerTestOnce.Do(func() {
+		core.RegisterBackend(core.Backend{Scheme: "loggertest", Open: func(tg core.Target, _ *core.Params) (core.Driver, error) {
+			loggerTestGot = tg.Logger
+			return inprocess.Open("loggertest"), nil
+		}})
+	})
+	loggerTestGot = nil
 	var buf strings.Builder
 	c, err := discovery.OpenConfig("loggertest://user:hunter2@h/x", discovery.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	must(t, err)
 	defer c.Close()
-	if got == nil {
+	if loggerTestGot == nil {
 		t.Fatal("driver got no logger")
 	}
-	got.Info("from the driver")
+	loggerTestGot.Info("from the driver")
 	out := buf.String()
 	if !strings.Contains(out, "from the driver") || !strings.Contains(out, "registry=loggertest://user:xxxxx@h/x") || strings.Contains(out, "hunter2") {
 		t.Fatalf("driver log line: %q", out)

@@ -29,7 +29,9 @@ func TestParseTarget(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	RegisterBackend(Backend{Scheme: "secretuser-test", Open: func(Target, *Params) (Driver, error) { return nil, nil }, SecretUser: true})
+	if _, ok := LookupBackend("secretuser-test"); !ok { // once per process: -count=N reruns
+		RegisterBackend(Backend{Scheme: "secretuser-test", Open: func(Target, *Params) (Driver, error) { return nil, nil }, SecretUser: true})
+	}
 	cases := map[string]string{
 		"etcd://root:hunter2@h1:2379,h2:2379/services": "hunter2",
 		"secretuser-test://tok-123@127.0.0.1:8500/x":   "tok-123",

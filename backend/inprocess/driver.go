@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seedforge/discovery/backend/internal/memwatch"
 	"github.com/seedforge/discovery/core"
 )
 
@@ -55,8 +56,7 @@ func (d *driver) List(_ context.Context, service string) ([]core.Instance, error
 	if d.s.down != nil {
 		return nil, d.s.down
 	}
-	l, _ := d.s.list(service)
-	return l, nil
+	return d.s.list(service), nil
 }
 
 func (d *driver) Watch(_ context.Context, service string) (core.Watcher, error) {
@@ -77,41 +77,25 @@ func (d *driver) Close() error {
 type watcher struct {
 	d       *driver
 	service string
-	seen    uint64
-	started bool
+	cursor  memwatch.Cursor
 	down    chan struct{} // closed when the store goes down
 	stop    chan struct{}
 	once    sync.Once
 }
 
 func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
-	for {
-		s := w.d.s
-		s.mu.Lock()
-		if s.down != nil {
-			s.mu.Unlock()
-			return nil, s.down
-		}
-		sv := s.svc(w.service)
-		if !w.started || sv.version != w.seen {
-			list, v := s.list(w.service)
-			w.seen, w.started = v, true
-			s.mu.Unlock()
-			return list, nil
-		}
-		changed := sv.changed
-		s.mu.Unlock()
-		select {
-		case <-changed:
-		case <-w.down:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-w.stop:
-			return nil, core.ErrClosed
-		case <-w.d.closed:
-			return nil, core.ErrClosed
-		}
-	}
+	s := w.d.s
+	return w.cursor.Next(ctx, memwatch.Source{
+		Lock: &s.mu,
+		Changes: func() (*memwatch.Changes, error) {
+			if s.down != nil {
+				return nil, s.down
+			}
+			return &s.svc(w.service).changes, nil
+		},
+		List: func() []core.Instance { return s.list(w.service) },
+		Wake: w.down, Stop: w.stop, Closed: w.d.closed,
+	})
 }
 
 func (w *watcher) Close() error {

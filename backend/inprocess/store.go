@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seedforge/discovery/backend/internal/memwatch"
 	"github.com/seedforge/discovery/core"
 )
 
@@ -30,9 +31,8 @@ type Store struct {
 
 type service struct {
 	records map[string]*record // by address
-	version uint64
-	changed chan struct{} // closed and replaced on every change
-	watches int           // open watches, for tests of the shared cache
+	changes memwatch.Changes
+	watches int // open watches, for tests of the shared cache
 }
 
 type record struct {
@@ -61,18 +61,14 @@ func Lookup(name string) *Store {
 func (s *Store) svc(name string) *service {
 	sv, ok := s.services[name]
 	if !ok {
-		sv = &service{records: map[string]*record{}, changed: make(chan struct{})}
+		sv = &service{records: map[string]*record{}}
 		s.services[name] = sv
 	}
 	return sv
 }
 
 // bump announces a change of sv to its watches. s.mu must be held.
-func (sv *service) bump() {
-	sv.version++
-	close(sv.changed)
-	sv.changed = make(chan struct{})
-}
+func (sv *service) bump() { sv.changes.Bump() }
 
 func (s *Store) put(inst core.Instance, ttl time.Duration) error {
 	s.mu.Lock()
@@ -128,15 +124,14 @@ func (s *Store) remove(service, addr string) {
 	}
 }
 
-// list returns a fresh copy of service's instances and the version it shows.
-// s.mu must be held.
-func (s *Store) list(service string) ([]core.Instance, uint64) {
+// list returns a fresh copy of service's instances. s.mu must be held.
+func (s *Store) list(service string) []core.Instance {
 	sv := s.svc(service)
 	out := make([]core.Instance, 0, len(sv.records))
 	for _, r := range sv.records {
 		out = append(out, r.inst)
 	}
-	return out, sv.version
+	return out
 }
 
 // Remove deletes a record behind its owner's back, as an operator might.
@@ -173,6 +168,5 @@ func (s *Store) Watches(service string) int {
 func (s *Store) Instances(service string) []core.Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, _ := s.list(service)
-	return l
+	return s.list(service)
 }

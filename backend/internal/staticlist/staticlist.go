@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seedforge/discovery/backend/internal/memwatch"
 	"github.com/seedforge/discovery/core"
 )
 
@@ -23,8 +24,7 @@ type Server struct {
 type Driver struct {
 	mu      sync.Mutex
 	servers []Server
-	version uint64
-	changed chan struct{} // closed and replaced by Update
+	changes memwatch.Changes
 	closed  chan struct{}
 	once    sync.Once
 }
@@ -34,7 +34,7 @@ func New(servers []Server) (*Driver, error) {
 	if err := validate(servers); err != nil {
 		return nil, err
 	}
-	return &Driver{servers: clone(servers), changed: make(chan struct{}), closed: make(chan struct{})}, nil
+	return &Driver{servers: clone(servers), closed: make(chan struct{})}, nil
 }
 
 // ParseAddrs splits "tcp@h1:8972,tcp@h2:8972".
@@ -82,9 +82,7 @@ func (d *Driver) Update(servers []Server) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.servers = clone(servers)
-	d.version++
-	close(d.changed)
-	d.changed = make(chan struct{})
+	d.changes.Bump()
 	return nil
 }
 
@@ -126,33 +124,18 @@ func (d *Driver) Close() error {
 type watcher struct {
 	d       *Driver
 	service string
-	seen    uint64
-	started bool
+	cursor  memwatch.Cursor
 	stop    chan struct{}
 	once    sync.Once
 }
 
 func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
-	for {
-		w.d.mu.Lock()
-		if !w.started || w.d.version != w.seen {
-			w.started, w.seen = true, w.d.version
-			list := w.d.listLocked(w.service)
-			w.d.mu.Unlock()
-			return list, nil
-		}
-		changed := w.d.changed
-		w.d.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-w.stop:
-			return nil, core.ErrClosed
-		case <-w.d.closed:
-			return nil, core.ErrClosed
-		}
-	}
+	return w.cursor.Next(ctx, memwatch.Source{
+		Lock:    &w.d.mu,
+		Changes: func() (*memwatch.Changes, error) { return &w.d.changes, nil },
+		List:    func() []core.Instance { return w.d.listLocked(w.service) },
+		Stop:    w.stop, Closed: w.d.closed,
+	})
 }
 
 func (w *watcher) Close() error {
