@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -22,12 +23,22 @@ import (
 // Each backend adds its own; an unknown parameter is an error naming the
 // known ones. Secrets in the URL never appear in errors or logs.
 func Open(rawURL string) (*Client, error) {
-	return OpenConfig(rawURL, Config{})
+	return OpenContext(context.Background(), rawURL, Config{})
 }
 
 // OpenConfig is Open with policies set in code. A policy given both in cfg
 // and in the URL is an error, so that neither is silently dropped.
 func OpenConfig(rawURL string, cfg Config) (*Client, error) {
+	return OpenContext(context.Background(), rawURL, cfg)
+}
+
+// OpenContext is OpenConfig bounded by ctx: a backend that connects or logs
+// in while opening (etcd with a user) gives up when ctx ends. ctx does not
+// bound the Client's life; Close does.
+func OpenContext(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	t, err := core.ParseTarget(rawURL)
 	if err != nil {
 		return nil, err
@@ -49,7 +60,7 @@ func OpenConfig(rawURL string, cfg Config) (*Client, error) {
 	}
 	cfg.Logger = cfg.Logger.With("registry", core.Redact(rawURL))
 	t.Logger = cfg.Logger
-	d, err := b.Open(t, p)
+	d, err := b.Open(ctx, t, p)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", core.Redact(rawURL), err)
 	}

@@ -139,7 +139,7 @@ var (
 
 func TestOpenHandsLoggerToDriver(t *testing.T) {
 	loggerTestOnce.Do(func() {
-		core.RegisterBackend(core.Backend{Scheme: "loggertest", Open: func(tg core.Target, _ *core.Params) (core.Driver, error) {
+		core.RegisterBackend(core.Backend{Scheme: "loggertest", Open: func(_ context.Context, tg core.Target, _ *core.Params) (core.Driver, error) {
 			loggerTestGot = tg.Logger
 			return inprocess.Open("loggertest"), nil
 		}})
@@ -156,5 +156,13 @@ func TestOpenHandsLoggerToDriver(t *testing.T) {
 	out := buf.String()
 	if !strings.Contains(out, "from the driver") || !strings.Contains(out, "registry=loggertest://user:xxxxx@h/x") || strings.Contains(out, "hunter2") {
 		t.Fatalf("driver log line: %q", out)
+	}
+}
+
+func TestOpenContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := discovery.OpenContext(ctx, "inprocess://ctx", discovery.Config{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenContext with a cancelled context = %v", err)
 	}
 }

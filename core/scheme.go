@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
@@ -10,8 +11,9 @@ import (
 
 // Opener builds a Driver from a URL such as etcd://h1:2379,h2:2379/services.
 // It reads its own query parameters through p; parameters nobody read are
-// reported to the user as errors by the caller.
-type Opener func(t Target, p *Params) (Driver, error)
+// reported to the user as errors by the caller. ctx bounds whatever the
+// opener waits for (dialling, logging in); it does not bound the driver's life.
+type Opener func(ctx context.Context, t Target, p *Params) (Driver, error)
 
 // Backend describes a registered scheme.
 type Backend struct {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -30,7 +31,7 @@ func TestParseTarget(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	if _, ok := LookupBackend("secretuser-test"); !ok { // once per process: -count=N reruns
-		RegisterBackend(Backend{Scheme: "secretuser-test", Open: func(Target, *Params) (Driver, error) { return nil, nil }, SecretUser: true})
+		RegisterBackend(Backend{Scheme: "secretuser-test", Open: func(context.Context, Target, *Params) (Driver, error) { return nil, nil }, SecretUser: true})
 	}
 	cases := map[string]string{
 		"etcd://root:hunter2@h1:2379,h2:2379/services": "hunter2",

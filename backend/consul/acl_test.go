@@ -4,6 +4,7 @@ package consul
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -50,7 +51,7 @@ func openURL(t *testing.T, raw string, log *slog.Logger) (core.Driver, error) {
 	target, err := core.ParseTarget(raw)
 	must(t, err)
 	p := core.NewParams(target.Query)
-	d, err := open(target, p)
+	d, err := open(context.Background(), target, p)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@
 package consul
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/seedforge/discovery/core"
@@ -10,7 +11,7 @@ import (
 
 // open builds a driver from consul://[token@]host:port[/basePath]?….
 // No error it returns holds the token.
-func open(t core.Target, p *core.Params) (core.Driver, error) {
+func open(_ context.Context, t core.Target, p *core.Params) (core.Driver, error) {
 	if len(t.Hosts) != 1 {
 		return nil, fmt.Errorf("%w: consul URL must name exactly one agent, like consul://127.0.0.1:8500 (got %d hosts)", core.ErrInvalid, len(t.Hosts))
 	}

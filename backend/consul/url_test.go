@@ -3,6 +3,7 @@
 package consul
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ func openTarget(raw string) (core.Driver, error) {
 		return nil, err
 	}
 	p := core.NewParams(t.Query)
-	d, err := open(t, p)
+	d, err := open(context.Background(), t, p)
 	if err != nil {
 		return nil, err
 	}

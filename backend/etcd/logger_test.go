@@ -3,6 +3,7 @@
 package etcd
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,7 +23,7 @@ func TestOpenerUsesTargetLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &logRecorder{}
-	d, err := open(core.Target{Scheme: "etcd", Hosts: []string{srv.endpoint()}, Path: "/logged", Logger: slogOf(rec)}, core.NewParams(url.Values{}))
+	d, err := open(context.Background(), core.Target{Scheme: "etcd", Hosts: []string{srv.endpoint()}, Path: "/logged", Logger: slogOf(rec)}, core.NewParams(url.Values{}))
 	if err != nil {
 		t.Fatal(err)
 	}

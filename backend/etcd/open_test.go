@@ -3,9 +3,11 @@
 package etcd_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -31,5 +33,32 @@ func TestRootOpen(t *testing.T) {
 	_, err = discovery.Open("etcd://user:" + pw + "@127.0.0.1:1/x?dial_timeout=200ms")
 	if err == nil || strings.Contains(err.Error(), pw) {
 		t.Fatalf("open with a password: %v", err)
+	}
+}
+
+// An etcd URL with a user logs in while opening; the open context's deadline
+// bounds that even when dial_timeout is long.
+func TestOpenContextBoundsLogin(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		c, err := discovery.OpenContext(ctx, "etcd://root:pw@127.0.0.1:1/x?dial_timeout=30s", discovery.Config{})
+		if c != nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("opened an unreachable etcd")
+		}
+		if strings.Contains(err.Error(), "pw@") {
+			t.Fatalf("password in error: %v", err)
+		}
+	case <-time.After(10 * time.Second): // dial_timeout is 30s: only the context can end it sooner
+		t.Fatal("OpenContext ignored its deadline")
 	}
 }

@@ -3,6 +3,7 @@
 package etcd
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -39,7 +40,7 @@ func openURL(t testing.TB, rawURL string) (*driver, error) {
 		t.Fatal("etcd scheme not registered")
 	}
 	p := core.NewParams(tgt.Query)
-	d, err := b.Open(tgt, p)
+	d, err := b.Open(context.Background(), tgt, p)
 	if err != nil {
 		return nil, err
 	}

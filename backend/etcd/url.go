@@ -3,13 +3,15 @@
 package etcd
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/seedforge/discovery/core"
 )
 
 // open builds a driver from etcd://[user:pass@]h1:2379,h2:2379/basePath?….
-func open(t core.Target, p *core.Params) (core.Driver, error) {
+func open(ctx context.Context, t core.Target, p *core.Params) (core.Driver, error) {
 	if len(t.Hosts) == 0 {
 		return nil, fmt.Errorf("%w: etcd URL names no host; write it like etcd://127.0.0.1:2379/services", core.ErrInvalid)
 	}
@@ -21,6 +23,11 @@ func open(t core.Target, p *core.Params) (core.Driver, error) {
 	var err error
 	if cfg.DialTimeout, err = p.Duration("dial_timeout", DefaultDialTimeout); err != nil {
 		return nil, err
+	}
+	// New dials (and logs in, with a user) within DialTimeout: the open
+	// context's deadline, when sooner, bounds it too.
+	if dl, ok := ctx.Deadline(); ok {
+		cfg.DialTimeout = max(min(cfg.DialTimeout, time.Until(dl)), time.Millisecond)
 	}
 	if cfg.TLS, err = p.TLS(); err != nil {
 		return nil, err

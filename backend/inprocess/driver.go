@@ -14,7 +14,7 @@ func init() {
 	core.RegisterBackend(core.Backend{Scheme: "inprocess", ProcessLocal: true, Open: open})
 }
 
-func open(t core.Target, _ *core.Params) (core.Driver, error) {
+func open(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
 	if len(t.Hosts) != 1 || t.User != nil || (t.Path != "" && t.Path != "/") {
 		return nil, fmt.Errorf("%w: an inprocess URL names one store and nothing else: inprocess://NAME", core.ErrInvalid)
 	}

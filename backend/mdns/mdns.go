@@ -55,7 +55,7 @@ type Config struct {
 }
 
 // open builds a driver from mdns://DOMAIN?interface=…&browse=…&query_timeout=…&expiry=….
-func open(t core.Target, p *core.Params) (core.Driver, error) {
+func open(_ context.Context, t core.Target, p *core.Params) (core.Driver, error) {
 	if t.User != nil || len(t.Hosts) > 1 || (t.Path != "" && t.Path != "/") {
 		return nil, fmt.Errorf("%w: mdns URL %s must name one domain and nothing else: mdns://local?interface=eth0", core.ErrInvalid, core.Redact("mdns://"+t.Raw))
 	}

@@ -5,6 +5,7 @@
 package multi
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/seedforge/discovery/backend/internal/staticlist"
@@ -18,7 +19,7 @@ type Server = staticlist.Server
 type Driver = staticlist.Driver
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "multi", ProcessLocal: true, Open: func(t core.Target, _ *core.Params) (core.Driver, error) {
+	core.RegisterBackend(core.Backend{Scheme: "multi", ProcessLocal: true, Open: func(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
 		servers, err := staticlist.ParseAddrs(t.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("multi://%s: %w", t.Raw, err)

@@ -5,6 +5,7 @@
 package p2p
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/seedforge/discovery/backend/internal/staticlist"
@@ -12,7 +13,7 @@ import (
 )
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "p2p", ProcessLocal: true, Open: func(t core.Target, _ *core.Params) (core.Driver, error) {
+	core.RegisterBackend(core.Backend{Scheme: "p2p", ProcessLocal: true, Open: func(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
 		servers, err := staticlist.ParseAddrs(t.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("p2p://%s: %w", t.Raw, err)

@@ -63,6 +63,7 @@
 package zookeeper
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -153,7 +154,7 @@ func init() {
 }
 
 // open builds a driver from zk://[user:pass@]h1:2181,h2:2181/basePath?session_timeout=10s.
-func open(t core.Target, p *core.Params) (core.Driver, error) {
+func open(_ context.Context, t core.Target, p *core.Params) (core.Driver, error) {
 	cfg := Config{Servers: t.Hosts, BasePath: t.Path, Logger: t.Logger}
 	if t.User != nil {
 		cfg.Username = t.User.Username()

@@ -522,7 +522,7 @@ func TestOpenURL(t *testing.T) {
 			return nil, err
 		}
 		p := core.NewParams(tg.Query)
-		d, err := b.Open(tg, p)
+		d, err := b.Open(context.Background(), tg, p)
 		if err != nil {
 			return nil, err
 		}

@@ -20,28 +20,11 @@ import (
 func (e *env) open(ctx context.Context, o *options, rawURL string, cfg discovery.Config) (*discovery.Client, error) {
 	cfg.Logger = e.logger(o)
 	slog.SetDefault(cfg.Logger) // libraries that log through slog or log
-	type result struct {
-		c   *discovery.Client
-		err error
-	}
-	// Open is not bounded by a context (an etcd URL with a user name dials
-	// and authenticates); the process exits soon after a timeout anyway.
-	done := make(chan result, 1)
-	go func() {
-		c, err := discovery.OpenConfig(rawURL, cfg)
-		done <- result{c, err}
-	}()
-	select {
-	case r := <-done:
-		return r.c, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-done; r.c != nil {
-				r.c.Close()
-			}
-		}()
+	c, err := discovery.OpenContext(ctx, rawURL, cfg)
+	if err != nil && ctx.Err() != nil {
 		return nil, e.failed(ctx, o, "open "+core.Redact(rawURL), ctx.Err())
 	}
+	return c, err
 }
 
 // failed words an error of a registry round trip; a context that ended
