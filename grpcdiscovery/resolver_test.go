@@ -1,12 +1,10 @@
 package grpcdiscovery_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +17,10 @@ import (
 	"github.com/seedforge/discovery/backend/inprocess"
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/grpcdiscovery"
+	"github.com/seedforge/discovery/internal/proctest"
 )
 
-// syncBuffer is a log sink safe for the resolver goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = proctest.Buffer
 
 // The resolver pushes one address per dialable instance, host:port only,
 // with the instance and its metadata in BalancerAttributes (also found on

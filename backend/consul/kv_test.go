@@ -3,36 +3,19 @@
 package consul
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/internal/leaktest"
+	"github.com/seedforge/discovery/internal/proctest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = proctest.Buffer
 
 // TestKVGarbageSkipped writes keys under a service's prefix that are not
 // instances: a value that is not a URL query string, a key that is not an

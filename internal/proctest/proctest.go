@@ -71,7 +71,7 @@ func FreeAddr(t testing.TB) string {
 // Proc is a process running in the background.
 type Proc struct {
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  Buffer
 	done chan struct{}
 	err  error // Wait's result, valid once done is closed
 }
@@ -159,18 +159,22 @@ func RunErr(bin string, args ...string) (string, error) {
 	return string(out), err
 }
 
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for concurrent writers and readers: a
+// process's output copier, a logger's goroutines, and the test.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what was written so far.
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/seedforge/discovery/backend/consul/consultest"
 	"github.com/seedforge/discovery/examples/internal/arith"
 	"github.com/seedforge/discovery/internal/leaktest"
+	"github.com/seedforge/discovery/internal/proctest"
 )
 
 // rpcx's logger is a global that its goroutines read: set it once, before any.
@@ -90,19 +89,4 @@ func TestClient(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = proctest.Buffer

@@ -3,11 +3,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +13,10 @@ import (
 
 	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/backend/consul/consultest"
+	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/examples/internal/arith"
 	"github.com/seedforge/discovery/internal/leaktest"
+	"github.com/seedforge/discovery/internal/proctest"
 )
 
 // rpcx's logger is a global that its goroutines read: set it once, before any.
@@ -92,32 +92,7 @@ func TestServer(t *testing.T) {
 
 func poll(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval; the deadline decides
-	}
+	coretest.Poll(t, 20*time.Second, what, f)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = proctest.Buffer
