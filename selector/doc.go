@@ -18,8 +18,9 @@
 //     that cores do not fight over one counter; shares stay equal to within
 //     one call per P.
 //   - "weighted" (NewWeightedRoundRobin): nginx's smooth weighted round
-//     robin, exact nginx order (weights 5,1,1 give a a b a c a a), from a
-//     schedule precomputed on Update so that Select is O(1).
+//     robin (weights 5,1,1 give a a b a c a a), from a schedule precomputed
+//     on Update and walked like roundrobin's list, one rotation per P, so it
+//     costs what roundrobin costs. One goroutine sees nginx's exact order.
 //   - "consistenthash" (NewConsistentHash): Select's key always maps to the
 //     same instance, in every process and whatever the list order; adding or
 //     removing an instance moves about 1/n of the keys. Ring of 160 virtual

@@ -2,7 +2,6 @@ package selector
 
 import (
 	"math"
-	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 
@@ -64,11 +63,7 @@ func (l *leastTPS) Select(string) (Pick, error) {
 	}
 	k := 0
 	if n := len(s.list); n > 1 {
-		a := rand.IntN(n)
-		b := rand.IntN(n - 1)
-		if b >= a {
-			b++
-		}
+		a, b := randomPair(n)
 		k = a
 		if s.tps[b] < s.tps[a] {
 			k = b

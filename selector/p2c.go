@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -112,11 +111,7 @@ func (p *p2c) Select(string) (Pick, error) {
 	now := p.clock()
 	k := 0
 	if n := len(s.list); n > 1 {
-		a := rand.IntN(n)
-		b := rand.IntN(n - 1)
-		if b >= a {
-			b++
-		}
+		a, b := randomPair(n)
 		k = a
 		if s.nodes[b].load(now) < s.nodes[a].load(now) {
 			k = b

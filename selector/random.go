@@ -29,3 +29,14 @@ func (r *random) Select(string) (Pick, error) {
 	// generator: no lock, no allocation.
 	return Pick{Instance: l[rand.IntN(len(l))]}, nil
 }
+
+// randomPair draws two distinct indexes below n (n >= 2) uniformly, for the
+// two-choice selectors.
+func randomPair(n int) (a, b int) {
+	a = rand.IntN(n)
+	b = rand.IntN(n - 1)
+	if b >= a {
+		b++
+	}
+	return a, b
+}

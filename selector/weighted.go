@@ -23,17 +23,22 @@ const (
 // negative is 0. A zero-weight instance gets no traffic while any instance has
 // a positive weight; if all are zero, traffic is spread evenly.
 //
-// Update runs nginx's algorithm for one period and stores the result, so
-// Select is one atomic increment and two index operations. When n*period
+// Update runs nginx's algorithm for one period and stores the result, and
+// Select walks that schedule the way NewRoundRobin walks its list: each P
+// (Go's scheduler slot) keeps its own position, starting at a random one, so
+// Select costs what round robin's does and cores do not fight over a shared
+// counter. A goroutine that stays on one P sees nginx's exact sequence; with
+// several Ps each walks its own rotation of it, so every instance's share
+// stays its weight's to within one call per P and instance. When n*period
 // would exceed 50M steps, or the period 2^20 entries, the weights are first
 // scaled down proportionally (a positive weight stays at least 1): extreme
 // ratios such as 1:10^9 are then approximated, to within about 1/period of
 // the total, instead of making Update slow or the schedule huge.
-func NewWeightedRoundRobin() Selector { return &weighted{} }
+func NewWeightedRoundRobin() Selector { return &weighted{seq: newCursors()} }
 
 type weighted struct {
 	snap atomic.Pointer[wrrSnapshot]
-	seq  counter
+	seq  *cursors
 }
 
 type wrrSnapshot struct {
@@ -157,14 +162,3 @@ func allEqual(ws []int64) bool {
 	}
 	return true
 }
-
-// counter is a padded atomic sequence number. The weighted schedule uses one
-// shared counter, not per-P cursors, so that the order is exactly nginx's.
-type counter struct {
-	_ pad
-	n atomic.Uint64
-	_ pad
-}
-
-// next returns the sequence number for this call, starting at 0.
-func (c *counter) next() uint64 { return c.n.Add(1) - 1 }

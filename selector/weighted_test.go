@@ -2,8 +2,10 @@ package selector
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/seedforge/discovery/core"
@@ -25,7 +27,7 @@ func weightedList(weights ...string) []core.Instance {
 func TestWeightedNginxOrder(t *testing.T) {
 	tests := []struct {
 		weights []string
-		want    string // one or more periods, from a fresh selector
+		want    string // one or more periods of the schedule
 	}{
 		{[]string{"5", "1", "1"}, "aabacaa" + "aabacaa"},
 		{[]string{"10", "2", "2"}, "aabacaa"},               // gcd 2
@@ -42,12 +44,73 @@ func TestWeightedNginxOrder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.weights, ","), func(t *testing.T) {
-			s := NewWeightedRoundRobin()
+			s := NewWeightedRoundRobin().(*weighted)
 			s.Update(weightedList(tc.weights...))
-			if got := strings.Join(sequence(t, s, len(tc.want)), ""); got != tc.want {
-				t.Fatalf("sequence = %s, want %s", got, tc.want)
+			if got := scheduleOf(s, len(tc.want)); got != tc.want {
+				t.Fatalf("schedule = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// scheduleOf returns the first n entries of s's schedule, repeated, as the
+// one-letter addresses of weightedList.
+func scheduleOf(s *weighted, n int) string {
+	snap := s.snap.Load()
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(snap.list[snap.schedule[i%len(snap.schedule)]].Addr)
+	}
+	return b.String()
+}
+
+// One goroutine on one P walks nginx's sequence in order, from wherever its
+// cursor starts. Run without -race (scripts/test.sh does): the race detector
+// makes sync.Pool drop cursors on purpose, and then the check is skipped.
+func TestWeightedRotates(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := NewWeightedRoundRobin().(*weighted)
+	created := countCursors(s.seq)
+	s.Update(weightedList("5", "1", "1"))
+	got := strings.Join(sequence(t, s, 3*7), "")
+	if created.Load() != 1 {
+		t.Skipf("%d cursors were used; the strict order holds per cursor", created.Load())
+	}
+	const period = "aabacaa"
+	if !strings.Contains(period+period+period+period, got) {
+		t.Fatalf("sequence %s is not a walk of nginx's %s", got, period)
+	}
+	if got[:7] != got[7:14] || got[:7] != got[14:] {
+		t.Fatalf("sequence %s does not repeat with period 7", got)
+	}
+}
+
+// Per-P cursors keep every share exact to within two calls per cursor: each
+// cursor walks a contiguous stretch of the schedule, and any stretch of
+// "aabacaa" repeated holds each instance within 2 of its exact share.
+func TestWeightedSharesWithManyGoroutines(t *testing.T) {
+	s := NewWeightedRoundRobin().(*weighted)
+	created := countCursors(s.seq)
+	s.Update(weightedList("5", "1", "1"))
+	var mu sync.Mutex
+	total := map[string]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			got := count(t, s, 700, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			for a, n := range got {
+				total[a] += n
+			}
+		})
+	}
+	wg.Wait()
+	slack := 2 * int(created.Load())
+	for a, want := range map[string]int{"a": 4000, "b": 800, "c": 800} {
+		if n := total[a]; n < want-slack || n > want+slack {
+			t.Fatalf("%s: %d picks, want %d±%d (cursors): %v", a, n, want, slack, total)
+		}
 	}
 }
 
