@@ -2,6 +2,7 @@ package selector
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/seedforge/discovery/core"
@@ -83,4 +84,24 @@ func sequence(t testing.TB, s Selector, n int) []string {
 		out[i] = p.Instance.Addr
 	}
 	return out
+}
+
+// countParallel runs count(n) in each of goroutines goroutines at once and
+// adds up the picks per address.
+func countParallel(t testing.TB, s Selector, goroutines, n int) map[string]int {
+	var mu sync.Mutex
+	total := map[string]int{}
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			got := count(t, s, n, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			for a, k := range got {
+				total[a] += k
+			}
+		})
+	}
+	wg.Wait()
+	return total
 }

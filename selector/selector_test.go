@@ -180,20 +180,7 @@ func TestRoundRobinEven(t *testing.T) {
 			s, cur := c.new()
 			created := countCursors(cur)
 			s.Update(instances(10, nil))
-			var mu sync.Mutex
-			total := map[string]int{}
-			var wg sync.WaitGroup
-			for range 8 {
-				wg.Go(func() {
-					got := count(t, s, 1000, nil)
-					mu.Lock()
-					defer mu.Unlock()
-					for a, n := range got {
-						total[a] += n
-					}
-				})
-			}
-			wg.Wait()
+			total := countParallel(t, s, 8, 1000)
 			slack := int(created.Load())
 			for i := range 10 {
 				if n := total[addr(i)]; n < 800-slack || n > 800+slack {

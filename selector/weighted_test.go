@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/seedforge/discovery/core"
@@ -95,20 +94,7 @@ func TestWeightedShares(t *testing.T) {
 			s := NewWeightedRoundRobin().(*weighted)
 			created := countCursors(s.seq)
 			s.Update(weightedList("3", "1", "0", "6"))
-			var mu sync.Mutex
-			total := map[string]int{}
-			var wg sync.WaitGroup
-			for range goroutines {
-				wg.Go(func() {
-					got := count(t, s, 1000, nil)
-					mu.Lock()
-					defer mu.Unlock()
-					for a, n := range got {
-						total[a] += n
-					}
-				})
-			}
-			wg.Wait()
+			total := countParallel(t, s, goroutines, 1000)
 			slack := 2 * int(created.Load())
 			for a, share := range map[string]int{"a": 300, "b": 100, "c": 0, "d": 600} {
 				want := share * goroutines
