@@ -149,36 +149,6 @@ func TestOneStoreWatchPerService(t *testing.T) {
 	}
 }
 
-// Register blocks, retrying, while the store is down, and succeeds once it
-// is back; with a deadline it gives up and says why.
-func TestRegisterRetriesUntilStoreIsUp(t *testing.T) {
-	leakCheck(t)
-	name := storeName()
-	reg, _ := newPair(t, name)
-	store := inprocess.Lookup(name)
-	store.SetDown(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	err := reg.Register(ctx, core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:1"})
-	if err == nil {
-		t.Fatal("Register succeeded against a down store")
-	}
-	t.Logf("error with deadline: %v", err)
-	done := make(chan error, 1)
-	go func() {
-		done <- reg.Register(context.Background(), core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:2"})
-	}()
-	store.SetDown(false)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Register did not succeed after the store came back")
-	}
-}
-
 // Close deregisters everything and leaves no goroutine behind.
 func TestCloseDeregisters(t *testing.T) {
 	leakCheck(t)

@@ -23,3 +23,22 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func harness() (coretest.Harness, *inprocess.Store) {
+	name := fmt.Sprintf("registration-%d", storeSeq.Add(1))
+	h := coretest.Harness{NewDriver: func(testing.TB) core.Driver { return inprocess.Open(name) }, TTL: 300 * time.Millisecond}
+	return h, inprocess.Lookup(name)
+}
+
+func TestMetadataOrder(t *testing.T) {
+	h, _ := harness()
+	coretest.MetadataOrder(t, h)
+}
+
+func TestStartDuringOutage(t *testing.T) {
+	h, store := harness()
+	coretest.StartDuringOutage(t, h, coretest.Outage{
+		Cut:     func(testing.TB) { store.SetDown(true) },
+		Restore: func(testing.TB) { store.SetDown(false) },
+	})
+}

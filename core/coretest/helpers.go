@@ -20,8 +20,12 @@ type client struct {
 
 func (h Harness) newClient(t testing.TB) *client {
 	t.Helper()
+	return h.newClientWith(t, h.options())
+}
+
+func (h Harness) newClientWith(t testing.TB, o core.Options) *client {
+	t.Helper()
 	d := h.NewDriver(t)
-	o := h.options()
 	reg, err := core.NewRegistrar(d, o)
 	if err != nil {
 		t.Fatalf("NewRegistrar: %v", err)

@@ -1,0 +1,183 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seedforge/discovery/backend/inprocess"
+	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
+)
+
+// faultyDriver is an inprocess driver whose store refuses some records as
+// invalid, or stops answering (a black-holed registry: calls wait for their
+// deadline) while hang is set.
+type faultyDriver struct {
+	core.Driver
+	refuse func(core.Instance) bool
+	hang   atomic.Bool
+}
+
+func (f *faultyDriver) Put(ctx context.Context, inst core.Instance, ttl time.Duration) error {
+	if f.refuse != nil && f.refuse(inst) {
+		return fmt.Errorf("%w: the store refuses %s", core.ErrInvalid, inst.Addr)
+	}
+	if f.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return f.Driver.Put(ctx, inst, ttl)
+}
+
+func (f *faultyDriver) Delete(ctx context.Context, inst core.Instance) error {
+	if f.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return f.Driver.Delete(ctx, inst)
+}
+
+func statusOf(t *testing.T, reg core.Registrar, addr string) core.RegistrationStatus {
+	t.Helper()
+	for _, st := range reg.Status() {
+		if st.Addr == addr {
+			return st
+		}
+	}
+	t.Fatalf("no status for %s in %+v", addr, reg.Status())
+	return core.RegistrationStatus{}
+}
+
+// A Register whose context ends before the store answers returns ErrPending
+// and the registration is kept: it is written as soon as the store is back,
+// without anyone calling Register again.
+func TestRegisterPendingIsKept(t *testing.T) {
+	leakCheck(t)
+	name := storeName()
+	reg, _ := newPair(t, name)
+	store := inprocess.Lookup(name)
+	store.SetDown(true)
+	a := core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := reg.Register(ctx, a)
+	if !errors.Is(err, core.ErrPending) {
+		t.Fatalf("Register against a down store = %v, want ErrPending", err)
+	}
+	st := statusOf(t, reg, a.Addr)
+	if st.State != core.StateRetrying || st.LastError == "" || !st.LastWrite.IsZero() {
+		t.Fatalf("status while pending = %+v", st)
+	}
+	store.SetDown(false)
+	coretest.Poll(t, 5*time.Second, "the pending registration written", func() error {
+		if n := len(store.Instances("svc")); n != 1 {
+			return fmt.Errorf("%d records", n)
+		}
+		if st := statusOf(t, reg, a.Addr); st.State != core.StateRegistered || st.LastError != "" || st.LastWrite.IsZero() {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	// A waiting Register returns nil once written.
+	if err := reg.Register(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A record the store refuses as invalid is not retried and not kept.
+func TestRegisterRefused(t *testing.T) {
+	leakCheck(t)
+	d := &faultyDriver{Driver: inprocess.Open(storeName()), refuse: func(i core.Instance) bool { return i.Meta["size"] == "huge" }}
+	reg, err := core.NewRegistrar(d, fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	defer reg.Close()
+	bad := core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:1", Meta: core.Metadata{"size": "huge"}}
+	err = reg.Register(context.Background(), bad)
+	if !errors.Is(err, core.ErrInvalid) || errors.Is(err, core.ErrPending) {
+		t.Fatalf("Register of a refused record = %v, want ErrInvalid", err)
+	}
+	if st := reg.Status(); len(st) != 0 {
+		t.Fatalf("a refused registration was kept: %+v", st)
+	}
+	// Refused in the background (the caller did not wait): reported as such.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := reg.Register(ctx, bad); !errors.Is(err, core.ErrPending) && !errors.Is(err, core.ErrInvalid) {
+		t.Fatalf("Register with an ended context = %v", err)
+	}
+	coretest.Poll(t, 5*time.Second, "the refusal in the status", func() error {
+		if st := reg.Status(); len(st) != 1 || st[0].State != core.StateRefused || st[0].LastError == "" {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	// Registering it again with acceptable metadata starts over.
+	if err := reg.Register(context.Background(), core.Instance{Service: "svc", Addr: bad.Addr}); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(t, reg, bad.Addr); st.State != core.StateRegistered {
+		t.Fatalf("status after a good Register = %+v", st)
+	}
+}
+
+// Close deletes in parallel under one deregister_timeout: 20 registrations
+// against a registry that stopped answering cost one timeout, not twenty.
+func TestCloseIsBoundedAsAWhole(t *testing.T) {
+	leakCheck(t)
+	d := &faultyDriver{Driver: inprocess.Open(storeName())}
+	defer d.Close()
+	o := fastOptions()
+	o.DeregisterTimeout = 300 * time.Millisecond
+	reg, err := core.NewRegistrar(d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := reg.Register(context.Background(), core.Instance{Service: "svc", Addr: fmt.Sprintf("tcp@127.0.0.1:%d", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.hang.Store(true)
+	start := time.Now()
+	err = reg.Close()
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("Close reported no error although no delete was answered")
+	}
+	if took >= 2*o.DeregisterTimeout {
+		t.Fatalf("Close of 20 registrations took %v; the bound is deregister_timeout %v as a whole", took, o.DeregisterTimeout)
+	}
+	t.Logf("Close of 20 registrations during an outage: %v (deregister_timeout %v)", took.Round(time.Millisecond), o.DeregisterTimeout)
+}
+
+// Deregister of a registration still pending stops its retries.
+func TestDeregisterPending(t *testing.T) {
+	leakCheck(t)
+	name := storeName()
+	reg, _ := newPair(t, name)
+	store := inprocess.Lookup(name)
+	store.SetDown(true)
+	a := core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := reg.Register(ctx, a); !errors.Is(err, core.ErrPending) {
+		t.Fatalf("Register = %v, want ErrPending", err)
+	}
+	store.SetDown(false)
+	if err := reg.Deregister(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if st := reg.Status(); len(st) != 0 {
+		t.Fatalf("status after Deregister = %+v", st)
+	}
+	if n := len(store.Instances("svc")); n != 0 {
+		t.Fatalf("%d records after Deregister", n)
+	}
+}
