@@ -20,6 +20,7 @@ import (
 
 	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/grpcdiscovery"
 	"github.com/seedforge/discovery/internal/leaktest"
 )
@@ -242,13 +243,7 @@ func warmUp(t *testing.T, conn *grpc.ClientConn, servers ...*testServer) {
 
 func poll(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	coretest.PollUntil(t, 15*time.Second, what, ok)
 }
 
 // waitState waits, with a deadline, until conn reports want.

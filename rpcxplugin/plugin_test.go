@@ -15,6 +15,7 @@ import (
 
 	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/rpcxplugin"
 )
 
@@ -44,13 +45,7 @@ func leakCheck(t *testing.T) { leaktest.Check(t) }
 
 func poll(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	coretest.PollUntil(t, 10*time.Second, what, ok)
 }
 
 func count(c *discovery.Client, service string) int {

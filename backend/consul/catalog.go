@@ -215,21 +215,16 @@ func (d *catalogDriver) Watch(ctx context.Context, service string) (core.Watcher
 
 // fetch queries the passing instances of service.
 func (d *catalogDriver) fetch(service string) fetchFunc {
+	scope := readScope{
+		op:       "health of " + service,
+		resource: "service",
+		segment:  service,
+		needs:    fmt.Sprintf("service:read on %q and node:read on the nodes running it", service),
+	}
 	return func(ctx context.Context, index uint64, wait time.Duration) ([]core.Instance, uint64, error) {
 		entries, meta, err := d.api.Health().Service(service, "", true, d.query(ctx, index, wait))
-		if err != nil {
-			return nil, 0, d.fail("health of "+service, err)
-		}
-		if meta.ResultsFilteredByACLs {
-			// An ACL-filtered answer is not the truth; an empty list here
-			// would make clients drop live instances.
-			return nil, 0, fmt.Errorf("consul health of %s: %w: %w: some results were hidden by ACLs: the token needs service:read on %q and node:read on the nodes running it",
-				service, core.ErrInvalid, ErrPermissionDenied, service)
-		}
-		if len(entries) == 0 {
-			if err := d.anonymousCheck(ctx, "service", service, "health of "+service); err != nil {
-				return nil, 0, err
-			}
+		if err := d.checkAnswer(ctx, scope, err, meta, len(entries) == 0); err != nil {
+			return nil, 0, err
 		}
 		list := make([]core.Instance, 0, len(entries))
 		seen := make(map[string]bool, len(entries))

@@ -197,19 +197,11 @@ func (d *kvDriver) Watch(ctx context.Context, service string) (core.Watcher, err
 func (d *kvDriver) fetch(service string) fetchFunc {
 	prefix := d.prefix(service)
 	warned := map[string]uint64{}
+	scope := readScope{op: "list " + prefix, resource: "key", segment: prefix, needs: fmt.Sprintf("key:read on the prefix %q", prefix)}
 	return func(ctx context.Context, index uint64, wait time.Duration) ([]core.Instance, uint64, error) {
 		pairs, meta, err := d.api.KV().List(prefix, d.query(ctx, index, wait))
-		if err != nil {
-			return nil, 0, d.fail("list "+prefix, err)
-		}
-		if meta.ResultsFilteredByACLs {
-			return nil, 0, fmt.Errorf("consul kv list %s: %w: %w: some keys were hidden by ACLs: the token needs key:read on the prefix %q",
-				prefix, core.ErrInvalid, ErrPermissionDenied, prefix)
-		}
-		if len(pairs) == 0 {
-			if err := d.anonymousCheck(ctx, "key", prefix, "list "+prefix); err != nil {
-				return nil, 0, err
-			}
+		if err := d.checkAnswer(ctx, scope, err, meta, len(pairs) == 0); err != nil {
+			return nil, 0, err
 		}
 		list := make([]core.Instance, 0, len(pairs))
 		for _, p := range pairs {

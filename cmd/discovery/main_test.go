@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/internal/proctest"
 )
 
@@ -155,16 +156,7 @@ func (p *proc) lists(t *testing.T) [][]jsonInstance {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling rate; the deadline decides
-	}
-}
+var waitFor = coretest.PollUntil
 
 type syncBuffer = proctest.Buffer
 

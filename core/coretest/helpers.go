@@ -2,6 +2,7 @@ package coretest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,6 +107,17 @@ func Poll(t testing.TB, within time.Duration, what string, f func() error) time.
 		time.Sleep(wait)
 		wait = min(wait*2, 50*time.Millisecond)
 	}
+}
+
+// PollUntil is Poll for a condition with nothing to say when it fails.
+func PollUntil(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	return Poll(t, within, what, func() error {
+		if !cond() {
+			return errors.New("condition still false")
+		}
+		return nil
+	})
 }
 
 func instancesAre(ctx context.Context, dis core.Discovery, service string, want ...string) func() error {
