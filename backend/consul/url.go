@@ -15,7 +15,7 @@ func open(_ context.Context, t core.Target, p *core.Params) (core.Driver, error)
 	if len(t.Hosts) != 1 {
 		return nil, fmt.Errorf("%w: consul URL must name exactly one agent, like consul://127.0.0.1:8500 (got %d hosts)", core.ErrInvalid, len(t.Hosts))
 	}
-	cfg := Config{Address: t.Hosts[0], BasePath: t.Path}
+	cfg := Config{Address: t.Hosts[0], BasePath: t.Path, Logger: t.Logger}
 	if t.User != nil {
 		if _, hasPass := t.User.Password(); hasPass {
 			return nil, fmt.Errorf("%w: consul URL: write the ACL token as the user name alone, consul://TOKEN@host:port, without ':'", core.ErrInvalid)

@@ -35,6 +35,7 @@ func New(cfg Config) (core.Driver, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("backend", "zookeeper"),
 		watchers: map[string]map[*watcher]struct{}{},
+		armed:    map[string]*pathWatches{},
 		lost:     make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
@@ -67,6 +68,8 @@ type driver struct {
 	// goroutine closes it on exit.
 	events <-chan zk.Event
 
+	watchRequests atomic.Int64 // watches set, for tests
+
 	authMu sync.Mutex
 	authed bool
 
@@ -75,6 +78,7 @@ type driver struct {
 	lost      chan struct{}                    // closed when the session's watches are gone; then replaced
 	session   int64                            // last session ID seen
 	onLoss    []func()                         // core.LossNotifier callbacks
+	armed     map[string]*pathWatches          // watches the client holds, by node path (watches.go)
 	closed    chan struct{}
 	closing   bool
 	calls     sync.WaitGroup // goroutines of calls abandoned by their context

@@ -16,3 +16,10 @@ func State(d core.Driver) zk.State { return d.(*driver).conn.State() }
 
 // NodeName is the node name an address is stored under.
 func NodeName(addr string) string { return encodeAddr(addr) }
+
+// WatchRequests counts the watches a driver made by New asked its client to
+// set: each one stays in the client until its node changes.
+func WatchRequests(d core.Driver) int64 { return d.(*driver).watchRequests.Load() }
+
+// HeldWatches counts the watches the driver records its client holding.
+func HeldWatches(d core.Driver) int { return d.(*driver).heldWatches() }

@@ -60,7 +60,7 @@ type nodeRead struct {
 	missing bool // deleted since it was listed
 }
 
-// readNodes reads the data of dir's children names, setting a data watch on
+// readNodes reads the data of dir's children names, with a data watch on
 // each if watch. The reads go out together: the client pipelines them on its
 // one connection, so a thousand instances cost about one round trip, not a
 // thousand.
@@ -70,14 +70,14 @@ func (d *driver) readNodes(ctx context.Context, dir string, names []string, watc
 	read := func(i int) {
 		path := dir + "/" + names[i]
 		out[i].name = names[i]
-		out[i].data, errs[i] = call(ctx, d, func() ([]byte, error) {
-			if watch {
-				b, _, _, err := d.conn.GetW(path)
+		if watch {
+			out[i].data, errs[i] = d.getW(ctx, path)
+		} else {
+			out[i].data, errs[i] = call(ctx, d, func() ([]byte, error) {
+				b, _, err := d.conn.Get(path)
 				return b, err
-			}
-			b, _, err := d.conn.Get(path)
-			return b, err
-		})
+			})
+		}
 		if errors.Is(errs[i], zk.ErrNoNode) {
 			out[i].missing, errs[i] = true, nil
 		}

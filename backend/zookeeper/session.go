@@ -65,6 +65,7 @@ func (d *driver) onEvent(ev zk.Event) {
 		d.breakWatches()
 	case zk.EventNodeCreated, zk.EventNodeDeleted, zk.EventNodeDataChanged, zk.EventNodeChildrenChanged:
 		d.mu.Lock()
+		d.watchFired(ev) // before the watchers read again
 		for w := range d.watchers[ev.Path] {
 			w.notify("")
 		}
@@ -82,6 +83,7 @@ func (d *driver) onEvent(ev zk.Event) {
 func (d *driver) breakWatches() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.watchesDropped()
 	select {
 	case <-d.lost:
 		if d.closing {

@@ -197,10 +197,7 @@ func (w *watcher) loadChildren(ctx context.Context) (map[string]bool, error) {
 	d := w.d
 	children, err := w.childrenW(ctx)
 	if errors.Is(err, zk.ErrNoNode) {
-		exists, err := call(ctx, d, func() (bool, error) {
-			ok, _, _, err := d.conn.ExistsW(w.dir)
-			return ok, err
-		})
+		exists, err := d.existsW(ctx, w.dir)
 		if err != nil {
 			return nil, d.wrap("watch", w.dir, err)
 		}
@@ -244,10 +241,7 @@ func (w *watcher) loadChildren(ctx context.Context) (map[string]bool, error) {
 }
 
 func (w *watcher) childrenW(ctx context.Context) ([]string, error) {
-	return call(ctx, w.d, func() ([]string, error) {
-		c, _, _, err := w.d.conn.ChildrenW(w.dir)
-		return c, err
-	})
+	return w.d.childrenW(ctx, w.dir)
 }
 
 // loadNodes reads instance nodes and sets their data watches. A node

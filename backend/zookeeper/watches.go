@@ -1,0 +1,178 @@
+//go:build zookeeper
+
+package zookeeper
+
+import (
+	"context"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// The client files every watch set in a list per node and kind, and cannot
+// remove one: a watch set by a watcher that was closed since stays until its
+// node changes. Core opens watchers again after every error, so setting all
+// watches again on each open would grow those lists without bound for nodes
+// that never change. The driver therefore records which watches its client
+// holds and sets one only where none is outstanding. That is enough for every
+// watcher: events reach all watchers of a service through onEvent, whoever
+// set the watch that fired.
+
+// watchKind is a kind of watch as the client files them.
+type watchKind uint8
+
+const (
+	watchData  watchKind = iota // GetW, or ExistsW on an existing node
+	watchExist                  // ExistsW on a missing node
+	watchChild                  // ChildrenW
+	numWatchKinds
+)
+
+// firedKinds are the kinds an event of type t fires (and the client drops),
+// as go-zookeeper's notifyWatches has them.
+func firedKinds(t zk.EventType) []watchKind {
+	switch t {
+	case zk.EventNodeCreated:
+		return []watchKind{watchExist}
+	case zk.EventNodeDataChanged:
+		return []watchKind{watchExist, watchData}
+	case zk.EventNodeChildrenChanged:
+		return []watchKind{watchChild}
+	case zk.EventNodeDeleted:
+		return []watchKind{watchExist, watchData, watchChild}
+	}
+	return nil
+}
+
+// pathWatches is what the driver knows of the watches on one node.
+type pathWatches struct {
+	held    [numWatchKinds]bool
+	pending int    // reads in flight that may set a watch here
+	events  uint64 // events seen on the node while this entry lived
+}
+
+// beginWatch registers a read of path that may set a watch; it returns the
+// node's entry, its event count now and which watches are held. Call
+// endWatch when the read is done. d.mu must not be held.
+func (d *driver) beginWatch(path string) (*pathWatches, uint64, [numWatchKinds]bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pw := d.armed[path]
+	if pw == nil {
+		pw = &pathWatches{}
+		d.armed[path] = pw
+	}
+	pw.pending++
+	return pw, pw.events, pw.held
+}
+
+// endWatch ends a read begun at event count at, recording that it set a
+// watch of kind if set. A watch set while an event on the node was on its
+// way may already be gone with that event: it is not recorded, so the
+// next read sets one again (at worst one watch too many, never one missing).
+func (d *driver) endWatch(path string, pw *pathWatches, at uint64, kind watchKind, set bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pw.pending--
+	if set && pw.events == at {
+		pw.held[kind] = true
+	}
+	d.forgetIdle(path, pw)
+}
+
+func (d *driver) forgetIdle(path string, pw *pathWatches) {
+	if pw.pending == 0 && pw.held == [numWatchKinds]bool{} && d.armed[path] == pw {
+		delete(d.armed, path)
+	}
+}
+
+// watchFired records the watches an event on path fired. d.mu is held.
+func (d *driver) watchFired(ev zk.Event) {
+	pw := d.armed[ev.Path]
+	if pw == nil {
+		return
+	}
+	pw.events++
+	for _, k := range firedKinds(ev.Type) {
+		pw.held[k] = false
+	}
+	d.forgetIdle(ev.Path, pw)
+}
+
+// watchesDropped records that the client dropped every watch (the session
+// expired or the client is closing). d.mu is held.
+func (d *driver) watchesDropped() {
+	for path, pw := range d.armed {
+		pw.events++
+		pw.held = [numWatchKinds]bool{}
+		d.forgetIdle(path, pw)
+	}
+}
+
+// heldWatches counts the watches the driver's client holds, for tests.
+func (d *driver) heldWatches() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, pw := range d.armed {
+		for _, h := range pw.held {
+			if h {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// getW reads the data of path, setting a data watch unless one is held.
+func (d *driver) getW(ctx context.Context, path string) ([]byte, error) {
+	return call(ctx, d, func() ([]byte, error) {
+		pw, at, held := d.beginWatch(path)
+		if held[watchData] {
+			b, _, err := d.conn.Get(path)
+			d.endWatch(path, pw, at, watchData, false)
+			return b, err
+		}
+		d.watchRequests.Add(1)
+		b, _, _, err := d.conn.GetW(path)
+		d.endWatch(path, pw, at, watchData, err == nil)
+		return b, err
+	})
+}
+
+// childrenW lists the children of path, setting a children watch unless one
+// is held.
+func (d *driver) childrenW(ctx context.Context, path string) ([]string, error) {
+	return call(ctx, d, func() ([]string, error) {
+		pw, at, held := d.beginWatch(path)
+		if held[watchChild] {
+			c, _, err := d.conn.Children(path)
+			d.endWatch(path, pw, at, watchChild, false)
+			return c, err
+		}
+		d.watchRequests.Add(1)
+		c, _, _, err := d.conn.ChildrenW(path)
+		d.endWatch(path, pw, at, watchChild, err == nil)
+		return c, err
+	})
+}
+
+// existsW says whether path exists, setting a watch on its existence
+// (a data watch when it exists, an exist watch when not) unless one is held.
+func (d *driver) existsW(ctx context.Context, path string) (bool, error) {
+	return call(ctx, d, func() (bool, error) {
+		pw, at, held := d.beginWatch(path)
+		if held[watchData] || held[watchExist] {
+			ok, _, err := d.conn.Exists(path)
+			d.endWatch(path, pw, at, watchData, false)
+			return ok, err
+		}
+		d.watchRequests.Add(1)
+		ok, _, _, err := d.conn.ExistsW(path)
+		kind := watchExist
+		if ok {
+			kind = watchData
+		}
+		d.endWatch(path, pw, at, kind, err == nil)
+		return ok, err
+	})
+}
