@@ -18,8 +18,13 @@ const (
 	MetaConnections = "connections"
 	MetaLatitude    = "latitude"
 	MetaLongitude   = "longitude"
+	// MetaProtocol is the protocol an instance speaks, for clients that
+	// speak several (the HTTP gateway): ProtocolGRPC, set by
+	// grpcdiscovery.Register; absent means rpcx.
+	MetaProtocol = "protocol"
 
 	StateInactive = "inactive"
+	ProtocolGRPC  = "grpc"
 )
 
 // Metadata holds an instance's key/value attributes. Unknown keys are kept.

@@ -36,6 +36,10 @@ func WithAdvertiseAddr(addr string) RegisterOption {
 // server with several services registers each, e.g. under its full gRPC
 // name "helloworld.Greeter".
 //
+// The record carries protocol=grpc (core.MetaProtocol) unless meta sets
+// it, so that clients speaking several protocols, such as the HTTP
+// gateway, call it over gRPC.
+//
 // The address is tcp@host:port from lis, unless WithAdvertiseAddr is given
 // (then lis may be nil). A listener on an unspecified address is an error:
 // the registry would hand clients "0.0.0.0", which reaches nothing.
@@ -53,6 +57,10 @@ func Register(ctx context.Context, reg core.Registrar, service string, lis net.L
 	addr, err := advertisedAddr(lis, c.advertise)
 	if err != nil {
 		return nil, err
+	}
+	if meta[core.MetaProtocol] == "" {
+		meta = meta.Clone()
+		meta[core.MetaProtocol] = core.ProtocolGRPC // so that multi-protocol clients (the gateway) know
 	}
 	inst := core.Instance{Service: service, Addr: addr, Meta: meta}
 	if err := inst.Validate(); err != nil {

@@ -44,7 +44,7 @@ func TestRegister(t *testing.T) {
 	defer ln.Close()
 	dereg, err := grpcdiscovery.Register(ctx, reg, "Echo", ln, core.Metadata{"weight": "2"})
 	must(t, err)
-	if got, want := addrs(), "tcp@"+ln.Addr().String()+"?weight=2"; got != want {
+	if got, want := addrs(), "tcp@"+ln.Addr().String()+"?protocol=grpc&weight=2"; got != want {
 		t.Fatalf("registered %q, want %q", got, want)
 	}
 	must(t, dereg(ctx))
@@ -70,7 +70,7 @@ func TestRegister(t *testing.T) {
 	} {
 		d, err := grpcdiscovery.Register(ctx, reg, "Echo", all, nil, grpcdiscovery.WithAdvertiseAddr(adv))
 		must(t, err)
-		if got := addrs(); got != want+"?" {
+		if got := addrs(); got != want+"?protocol=grpc" {
 			t.Fatalf("advertised %q: registered %q, want %q", adv, got, want)
 		}
 		must(t, d(ctx))
