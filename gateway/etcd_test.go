@@ -25,19 +25,19 @@ func TestEtcdBackend(t *testing.T) {
 		for range 6 {
 			seen[decode(t, waitOK(t, hs.URL+"/Arith/Mul", `{"A":1,"B":1}`)).Server] = true
 		}
-		if !seen[a.addr] || !seen[b.addr] {
+		if !seen[a.Addr] || !seen[b.Addr] {
 			return fmt.Errorf("calls reached %v", seen)
 		}
 		return nil
 	})
-	a.stop() // deregisters from etcd
+	a.Stop() // deregisters from etcd
 	coretest.Poll(t, 20*time.Second, "calls reaching only the live server", func() error {
 		for range 6 {
 			ans := post(t, hs.URL+"/Arith/Mul", `{"A":2,"B":3}`)
 			if ans.status != 200 {
 				return fmt.Errorf("status %d: %s", ans.status, ans.body)
 			}
-			if s := decode(t, ans).Server; s != b.addr {
+			if s := decode(t, ans).Server; s != b.Addr {
 				return fmt.Errorf("a call reached %s", s)
 			}
 		}

@@ -45,7 +45,6 @@ func FuzzGateway(f *testing.F) {
 		{"/", "X-RPCX-ServicePath:Arith\nX-RPCX-ServiceMethod:Mul\nX-RPCX-SerializeType:1\nX-RPCX-CompressType:1", "not gzip"},
 		{"/", "X-RPCX-ServicePath:Arith\nX-RPCX-ServiceMethod:Mul\nX-RPCX-SerializeType:999", "{}"},
 		{"/", "X-RPCX-ServicePath:Arith\nX-RPCX-SerializeType:1\nX-RPCX-Meta:%zz", "{}"},
-		{"/", "X-RPCX-ServicePath:Arith\nX-RPCX-ServiceMethod:Mul\nX-RPCX-SerializeType:0", "raw"},
 		{"/", "X-RPCX-ServicePath:Arith\nX-RPCX-ServiceMethod:Mul\nX-RPCX-SerializeType:1\nX-RPCX-MessageID:x", "{}"},
 	} {
 		f.Add(s.path, s.hdr, []byte(s.body))
@@ -95,7 +94,7 @@ func TestRandomRequests(t *testing.T) {
 		}
 		hdr := []string{gateway.HeaderTimeout, "2s"}
 		if i%3 == 0 {
-			hdr = append(hdr, "X-RPCX-ServicePath", "Arith", "X-RPCX-ServiceMethod", "Mul", "X-RPCX-SerializeType", string(rune('0'+rng.IntN(5))))
+			hdr = append(hdr, "X-RPCX-ServicePath", "Arith", "X-RPCX-ServiceMethod", "Mul", "X-RPCX-SerializeType", string(rune('1'+rng.IntN(3))))
 		}
 		a := post(t, hs.URL+paths[rng.IntN(len(paths))], string(body), hdr...)
 		if !allowed[a.status] {

@@ -32,8 +32,8 @@ func TestRoutesCallRPCXServers(t *testing.T) {
 	_, hs := newGateway(t, gateway.Config{Discovery: open(t, url)})
 
 	a := waitOK(t, hs.URL+"/Arith/Mul", `{"A":6,"B":7}`)
-	if r := decode(t, a); r.C != 42 || r.Server != s.addr {
-		t.Fatalf("POST /Arith/Mul = %+v, want C=42 from %s", r, s.addr)
+	if r := decode(t, a); r.C != 42 || r.Server != s.Addr {
+		t.Fatalf("POST /Arith/Mul = %+v, want C=42 from %s", r, s.Addr)
 	}
 	if ct := a.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
@@ -195,7 +195,7 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 	waitOK(t, hs.URL+"/Arith/Mul", `{}`)
 	for range 10 {
 		a := post(t, hs.URL+"/Arith/Mul", `{"A":2,"B":2}`)
-		if r := decode(t, a); a.status != 200 || r.Server != s.addr {
+		if r := decode(t, a); a.status != 200 || r.Server != s.Addr {
 			t.Fatalf("call with a dead instance listed = %d %s", a.status, a.body)
 		}
 	}

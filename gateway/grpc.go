@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -114,6 +115,9 @@ func reflectService(ctx context.Context, conn *grpc.ClientConn, service string) 
 	defer stream.CloseSend()
 	ask := func(req *rpb.ServerReflectionRequest) (*rpb.ServerReflectionResponse, error) {
 		if err := stream.Send(req); err != nil {
+			if errors.Is(err, io.EOF) { // the server ended the stream: Recv has its status
+				_, err = stream.Recv()
+			}
 			return nil, err
 		}
 		return stream.Recv()

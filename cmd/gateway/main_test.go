@@ -5,59 +5,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/smallnest/rpcx/server"
-
-	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/internal/proctest"
-	"github.com/seedforge/discovery/rpcxplugin"
+	"github.com/seedforge/discovery/internal/testserver"
 )
-
-type Args struct{ A, B int }
-type Reply struct{ C int }
-type Arith struct{}
-
-func (Arith) Mul(_ context.Context, a *Args, r *Reply) error { r.C = a.A * a.B; return nil }
-
-// startArith runs a real rpcx server registered in the registry at url.
-func startArith(t *testing.T, url string) {
-	reg, err := discovery.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.NewServer()
-	plug, err := rpcxplugin.NewServerPlugin(s, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RegisterName("Arith", Arith{}, ""); err != nil {
-		t.Fatal(err)
-	}
-	go s.ServeListener("tcp", ln)
-	<-s.Started
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		plug.Close()
-		reg.Close()
-	})
-}
 
 func TestServesUntilSignalled(t *testing.T) {
 	url := "inprocess://cmd-gateway"
-	startArith(t, url)
+	testserver.StartRPCX(t, url, "")
 	ctx, stop := context.WithCancel(context.Background())
 	var out, errs proctest.Buffer
 	done := make(chan int, 1)
