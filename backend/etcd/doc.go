@@ -45,8 +45,11 @@
 // the lease is lost (the keep-alive stream ends: lease revoked or expired,
 // server unreachable for longer than the TTL) the next Put grants a new one.
 // KeepAlive reports core.ErrNotFound when a key is missing or no longer
-// attached to the driver's live lease, which makes core write it again. Close
-// closes the connection without revoking: keys expire a TTL later.
+// attached to the driver's live lease, which makes core write it again. It
+// learns that from one watch per service the driver registers in, not from a
+// read per key: a process with 2,000 registrations makes a handful of
+// requests per refresh interval, not 2,000 (see ownKeys). Close closes the
+// connection without revoking: keys expire a TTL later.
 //
 // The driver holds no policy: retries, backoff and the last known list during
 // outages are core's.

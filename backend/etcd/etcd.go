@@ -115,14 +115,16 @@ func newDriver(cfg Config) (*driver, error) {
 		return nil, fmt.Errorf("etcd %s: connect: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &driver{
+	d := &driver{
 		cli:    cli,
 		base:   base,
 		log:    log,
 		ctx:    ctx,
 		cancel: cancel,
 		grant:  make(chan struct{}, 1),
-	}, nil
+	}
+	d.own = newOwnKeys(d)
+	return d, nil
 }
 
 // basePath checks and normalises a base path: no trailing slash, no empty
@@ -147,11 +149,12 @@ type driver struct {
 	ctx    context.Context // ends on Close; parent of the keep-alive stream
 	cancel context.CancelFunc
 	grant  chan struct{} // one-slot semaphore: one lease grant at a time
+	own    *ownKeys      // our keys, watched, so KeepAlive needs no read
 
 	mu     sync.Mutex
 	lease  *lease // the lease of every key we write; nil before the first Put
 	closed bool
-	wg     sync.WaitGroup // the goroutine that drains the keep-alive channel
+	wg     sync.WaitGroup // keep-alive drain and own-key watch goroutines
 }
 
 // lease is one granted lease and its keep-alive stream.
@@ -256,18 +259,20 @@ func (d *driver) Put(ctx context.Context, inst core.Instance, ttl time.Duration)
 	if err != nil {
 		return err
 	}
-	_, err = d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
+	d.own.track(inst.Service, key)
+	resp, err := d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		// Revoked or expired before the keep-alive stream told us: this Put
 		// is what notices, so it grants the lease it needs (once).
 		if l, err = d.liveLease(ctx, ttl, l.id); err != nil {
 			return err
 		}
-		_, err = d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
+		resp, err = d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
 	}
 	if err != nil {
 		return fmt.Errorf("etcd put %s: %w", key, err)
 	}
+	d.own.put(key, l.id, resp.Header.Revision)
 	return nil
 }
 
@@ -278,8 +283,16 @@ func (d *driver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Durat
 		return fmt.Errorf("etcd %s: lease lost: %w", key, core.ErrNotFound)
 	}
 	// The lease is kept alive by its stream; what can be lost is the key
-	// (deleted by someone else, or rewritten on another lease). One round
-	// trip: is the key still attached to our lease? A missing key has lease 0.
+	// (deleted by someone else, or rewritten on another lease). The watch on
+	// our own keys usually knows (ownKeys), without a request.
+	if ok, known := d.own.state(key, l.id); known {
+		if !ok {
+			return fmt.Errorf("etcd %s: deleted, or not on lease %x: %w", key, l.id, core.ErrNotFound)
+		}
+		return nil
+	}
+	// Otherwise one round trip: is the key still attached to our lease? A
+	// missing key has lease 0.
 	resp, err := d.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", l.id)).Commit()
 	if err != nil {
 		return fmt.Errorf("etcd check %s: %w", key, err)
@@ -287,11 +300,13 @@ func (d *driver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Durat
 	if !resp.Succeeded {
 		return fmt.Errorf("etcd %s: missing or not on lease %x: %w", key, l.id, core.ErrNotFound)
 	}
+	d.own.confirmed(key, l.id, resp.Header.Revision)
 	return nil
 }
 
 func (d *driver) Delete(ctx context.Context, inst core.Instance) error {
 	key := d.key(inst.Service, inst.Addr)
+	d.own.untrack(key)
 	if _, err := d.cli.Delete(ctx, key); err != nil {
 		return fmt.Errorf("etcd delete %s: %w", key, err)
 	}

@@ -1,0 +1,216 @@
+//go:build etcd
+
+package etcd
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ownKeys lets KeepAlive answer from what the driver already knows instead of
+// reading every key every refresh interval (2,000 registrations were 2,000
+// reads per interval). The lease is kept alive by its own stream; what can
+// still be lost is a key, deleted or rewritten on another lease by someone
+// else. One watch per service this driver registers in sees every such
+// change: a change to one of our keys that is not ours marks the key lost,
+// and KeepAlive then reports core.ErrNotFound, so core writes it again at its
+// next refresh, within one interval as before.
+//
+// The watch only vouches for what happened after it was established (its
+// revision). A key last confirmed before that, and any key while the watch
+// is down (starting, or resuming after an error), is checked by one read in
+// KeepAlive as before; a successful read confirms it at the read's revision.
+type ownKeys struct {
+	d *driver
+
+	mu      sync.Mutex
+	keys    map[string]*ownKey
+	watches map[string]*ownWatch // by service prefix
+}
+
+type ownKey struct {
+	watch *ownWatch
+	lease clientv3.LeaseID // of our last successful put
+	// goodRev is the revision at which the key was known to be ours: our
+	// last put, or the last read that found it on our lease.
+	goodRev int64
+	// lostRev is the revision of the last change to the key that was not
+	// ours: a delete, or a put on another lease. Lost while lostRev > goodRev.
+	lostRev int64
+}
+
+type ownWatch struct {
+	keys   int   // tracked keys under the prefix
+	live   bool  // established; events since fromRev are all delivered
+	from   int64 // the revision the watch vouches for changes after
+	cancel context.CancelFunc
+}
+
+// ownRestartDelay paces re-creating a service's watch after the client closed
+// it (compaction, lost leader). Meanwhile KeepAlive reads, so nothing is
+// missed; the delay only keeps a failing watch from spinning.
+const ownRestartDelay = time.Second
+
+func newOwnKeys(d *driver) *ownKeys {
+	return &ownKeys{d: d, keys: map[string]*ownKey{}, watches: map[string]*ownWatch{}}
+}
+
+// track makes key, under service, one of ours, starting the service's watch
+// if it is the first. Called before each Put of the key.
+func (o *ownKeys) track(service, key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.keys[key] != nil {
+		return
+	}
+	prefix := o.d.prefix(service)
+	w := o.watches[prefix]
+	if w == nil {
+		w = &ownWatch{}
+		if !o.start(prefix, w) {
+			return // closed: Put fails anyway
+		}
+		o.watches[prefix] = w
+	}
+	w.keys++
+	o.keys[key] = &ownKey{watch: w}
+}
+
+// put records a successful put of key on lease at revision rev.
+func (o *ownKeys) put(key string, lease clientv3.LeaseID, rev int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if k := o.keys[key]; k != nil {
+		k.lease = lease
+		k.goodRev = max(k.goodRev, rev)
+	}
+}
+
+// confirmed records a read at revision rev that found key on lease.
+func (o *ownKeys) confirmed(key string, lease clientv3.LeaseID, rev int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if k := o.keys[key]; k != nil && k.lease == lease {
+		k.goodRev = max(k.goodRev, rev)
+	}
+}
+
+// state says whether key is still ours on lease (ok), and whether the watch
+// knows enough to say so without a read (known).
+func (o *ownKeys) state(key string, lease clientv3.LeaseID) (ok, known bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := o.keys[key]
+	if k == nil || k.goodRev == 0 {
+		return false, false
+	}
+	if k.lease != lease || k.lostRev > k.goodRev {
+		return false, true
+	}
+	if !k.watch.live || k.goodRev < k.watch.from {
+		return false, false
+	}
+	return true, true
+}
+
+// untrack forgets key (deregistered), stopping its service's watch when it
+// was the last.
+func (o *ownKeys) untrack(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := o.keys[key]
+	if k == nil {
+		return
+	}
+	delete(o.keys, key)
+	if k.watch.keys--; k.watch.keys == 0 {
+		k.watch.cancel()
+		for p, w := range o.watches {
+			if w == k.watch {
+				delete(o.watches, p)
+			}
+		}
+	}
+}
+
+// start runs the watch of prefix in a goroutine that Close waits for; false
+// if the driver is closed.
+func (o *ownKeys) start(prefix string, w *ownWatch) bool {
+	d := o.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	w.cancel = cancel
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		o.run(ctx, prefix, w)
+	}()
+	return true
+}
+
+// run keeps one watch on prefix until ctx ends. It resumes after the last
+// revision it saw when the client closes the watch, or starts afresh (from
+// now, so keys are read once more) when that revision was compacted.
+func (o *ownKeys) run(ctx context.Context, prefix string, w *ownWatch) {
+	var next int64 // revision to resume from; 0: from now
+	for ctx.Err() == nil {
+		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
+		if next > 0 {
+			opts = append(opts, clientv3.WithRev(next))
+		}
+		// WithRequireLeader: a member cut off from its cluster ends the
+		// watch instead of going silent; KeepAlive reads meanwhile.
+		for resp := range o.d.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, opts...) {
+			if err := resp.Err(); err != nil {
+				if errors.Is(err, rpctypes.ErrCompacted) {
+					next = 0
+				}
+				break
+			}
+			o.apply(w, resp, next == 0)
+			next = resp.Header.Revision + 1
+		}
+		o.mu.Lock()
+		w.live = false
+		o.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(ownRestartDelay):
+		}
+	}
+}
+
+// apply takes one watch response: the watch's creation (fresh: from now on,
+// so keys confirmed earlier need one read), or events.
+func (o *ownKeys) apply(w *ownWatch, resp clientv3.WatchResponse, fresh bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if resp.Created {
+		w.live = true
+		if fresh {
+			w.from = resp.Header.Revision
+		}
+		return
+	}
+	for _, ev := range resp.Events {
+		k := o.keys[string(ev.Kv.Key)]
+		if k == nil {
+			continue // someone else's instance
+		}
+		if ev.Type == mvccpb.DELETE || clientv3.LeaseID(ev.Kv.Lease) != k.lease {
+			// A put of ours on a new lease can arrive before Put returns;
+			// it is then at the put's own revision, which goodRev reaches.
+			k.lostRev = max(k.lostRev, ev.Kv.ModRevision)
+		}
+	}
+}

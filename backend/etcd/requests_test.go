@@ -1,0 +1,132 @@
+//go:build etcd
+
+package etcd
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// TestRequestsPerInterval: one process with 2,000 registrations makes at most
+// 5 requests to etcd per refresh interval, as etcd itself counts them (every
+// gRPC message its server received: unary calls, lease keep-alives, watch
+// requests), and an external delete of one of its keys is still repaired
+// within one interval.
+func TestRequestsPerInterval(t *testing.T) {
+	leakCheck(t)
+	srv := startServer(t)
+	raw := rawClient(t, srv.endpoint())
+	ctx := ctxT(t, 2*time.Minute)
+	const base, n = "/requests", 2000
+	d := newDriverT(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: base})
+	reg, err := core.NewRegistrar(d, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if err := reg.Register(ctx, instance("S", 10000+i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	interval := testTTL / core.TTLPerInterval
+
+	// Keys written before the watch on them was established are read once,
+	// in their first refresh; count from when those reads are over.
+	poll(t, 3*testTTL, "the first refresh of every key", func() error {
+		total, by := serverRequests(t)
+		time.Sleep(interval) // a measurement window, not synchronisation
+		if got, by := requestsSince(t, total, by); got > 5 {
+			return fmt.Errorf("%d requests in one interval: %v", got, by)
+		}
+		return nil
+	})
+	const windows = 4
+	start := time.Now()
+	total, by := serverRequests(t)
+	time.Sleep(windows * interval) // the measurement window
+	requests, by := requestsSince(t, total, by)
+	elapsed := time.Since(start)
+	perInterval := float64(requests) / (float64(elapsed) / float64(interval))
+	t.Logf("%d registrations: %d requests in %v (%v), %.1f per refresh interval (%v)",
+		n, requests, elapsed.Round(time.Millisecond), by, perInterval, interval)
+	if perInterval > 5 {
+		t.Fatalf("%.1f requests per refresh interval, want at most 5", perInterval)
+	}
+
+	// Deleted by someone else: back within one interval (plus the refresh
+	// jitter and slack for the loaded machine), on our lease.
+	key := base + "/S/" + instance("S", 10042).Addr
+	if _, err := raw.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	poll(t, interval+interval/10+time.Second, "the deleted key written again", func() error {
+		resp, err := raw.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) != 1 || resp.Kvs[0].Lease != int64(d.current().id) {
+			return fmt.Errorf("%d keys, not on our lease", len(resp.Kvs))
+		}
+		return nil
+	})
+	t.Logf("deleted key back after %v", time.Since(deleted).Round(time.Millisecond))
+}
+
+// serverRequests is the number of gRPC messages the embedded etcd servers of
+// this process have received so far (grpc_server_msg_received_total), by
+// method and in total: one per unary call, one per message on a stream.
+func serverRequests(t testing.TB) (total int, byMethod map[string]int) {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMethod = map[string]int{}
+	for _, f := range families {
+		if f.GetName() != "grpc_server_msg_received_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "grpc_method" {
+					byMethod[l.GetValue()] += int(m.GetCounter().GetValue())
+				}
+			}
+			total += int(m.GetCounter().GetValue())
+		}
+		return total, byMethod
+	}
+	t.Fatal("grpc_server_msg_received_total not found in the metrics")
+	return 0, nil
+}
+
+// requestsSince is what serverRequests counted since an earlier reading.
+func requestsSince(t testing.TB, total0 int, by0 map[string]int) (int, map[string]int) {
+	total, by := serverRequests(t)
+	for m, n := range by0 {
+		if by[m] -= n; by[m] == 0 {
+			delete(by, m)
+		}
+	}
+	return total - total0, by
+}
