@@ -47,8 +47,10 @@ func TestManySubscribersOneWatch(t *testing.T) {
 	if got := serverWatchers(t) - watchers; got != 1 {
 		t.Fatalf("%d subscribers hold %d etcd watchers, want 1", n, got)
 	}
-	if got := serverGauge(t, "etcd_debugging_mvcc_watch_stream_total") - streams; got != 1 {
-		t.Fatalf("%d subscribers hold %d etcd watch streams, want 1", n, got)
+	// The registrar's watch on its own keys, in the same client, may already
+	// have opened the stream the subscribers' watch shares.
+	if got := serverGauge(t, "etcd_debugging_mvcc_watch_stream_total") - streams; got > 1 {
+		t.Fatalf("%d subscribers hold %d new etcd watch streams, want at most 1", n, got)
 	}
 }
 
