@@ -26,11 +26,12 @@ import (
 // each of names. It records the metadata of the last unary call.
 type grpcServer struct {
 	health *health.Server
+	addr   string // host:port
 	mu     sync.Mutex
 	md     metadata.MD
 }
 
-func startGRPC(t *testing.T, url string, withReflection bool, names ...string) *grpcServer {
+func startGRPC(t testing.TB, url string, withReflection bool, names ...string) *grpcServer {
 	t.Helper()
 	gs := &grpcServer{health: health.NewServer()}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -48,6 +49,7 @@ func startGRPC(t *testing.T, url string, withReflection bool, names ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	gs.addr = lis.Addr().String()
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
