@@ -19,6 +19,8 @@ import (
 //	interval=10s            refresh period (default ttl/3)
 //	deregister_timeout=5s   bound on the deletes done by Close
 //	group=blue, version=2   default filters of every watch
+//	self_preservation=0.5   hold back a sudden loss of more than half the instances
+//	self_preservation_hold=2m  for at most this long
 //
 // Each backend adds its own; an unknown parameter is an error naming the
 // known ones. Secrets in the URL never appear in errors or logs.
@@ -85,6 +87,7 @@ func policyParams(p *core.Params, cfg Config) (Config, error) {
 		{"ttl", &cfg.TTL},
 		{"interval", &cfg.Interval},
 		{"deregister_timeout", &cfg.DeregisterTimeout},
+		{"self_preservation_hold", &cfg.SelfPreservationHold},
 	}
 	for _, d := range durations {
 		v, err := p.Duration(d.key, 0)
@@ -97,6 +100,14 @@ func policyParams(p *core.Params, cfg Config) (Config, error) {
 			}
 			*d.dst = v
 		}
+	}
+	if v, err := p.Fraction("self_preservation", 0); err != nil {
+		return cfg, err
+	} else if v != 0 {
+		if cfg.SelfPreservation != 0 {
+			return cfg, fmt.Errorf("%w: self_preservation is set both in the URL and in Config; keep one", core.ErrInvalid)
+		}
+		cfg.SelfPreservation = v
 	}
 	for _, s := range []struct {
 		key string

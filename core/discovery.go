@@ -1,17 +1,16 @@
 package core
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
-	"time"
 )
 
 // Discovery is the client side: the current instances of a service, and a
 // stream of changes.
+//
+// Lists handed out are shared between subscribers and with the cache: treat
+// them, and the Meta maps of their instances, as read-only.
 type Discovery interface {
 	// Instances returns the filtered instances of service: the watched list
 	// when a Watch on it is running, otherwise one read of the store.
@@ -24,6 +23,10 @@ type Discovery interface {
 	// ends or the Discovery is closed. However many subscribers, one process
 	// holds one store watch per service.
 	Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error)
+	// WatchStatus reports the shared watch of every watched service:
+	// healthy or stale since when, the last error, the instance count, and
+	// whether self-preservation holds back a loss.
+	WatchStatus() []ServiceStatus
 	// Close ends every watch and closes every channel.
 	Close() error
 }
@@ -48,25 +51,6 @@ type discovery struct {
 	closed   bool
 }
 
-// serviceWatch is the one store watch of a service, shared by its subscribers.
-type serviceWatch struct {
-	service string
-	cancel  context.CancelFunc
-
-	mu    sync.Mutex // guards list, known, subs; held while delivering
-	list  []Instance
-	known bool
-	subs  map[*subscriber]struct{}
-}
-
-type subscriber struct {
-	ch     chan []Instance // capacity 1: holds the newest undelivered list
-	filter *filterSet
-	last   []Instance // last list delivered, to skip repeats
-	sent   bool
-	stop   func() bool // unregisters the context.AfterFunc
-}
-
 func (d *discovery) Instances(ctx context.Context, service string, opts ...WatchOption) ([]Instance, error) {
 	if err := validateService(d.d, service); err != nil {
 		return nil, err
@@ -80,18 +64,15 @@ func (d *discovery) Instances(ctx context.Context, service string, opts ...Watch
 	sw := d.services[service]
 	d.mu.Unlock()
 	if sw != nil {
-		sw.mu.Lock()
-		list, known := sw.list, sw.known
-		sw.mu.Unlock()
-		if known {
-			return f.apply(list), nil
+		if list, known := sw.current(); known {
+			return f.apply(list, sw.log), nil
 		}
 	}
 	list, err := d.d.List(ctx, service)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", service, err)
 	}
-	return f.apply(sortByAddr(list)), nil
+	return f.apply(sortByAddr(list), d.o.Logger.With("service", service)), nil
 }
 
 func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error) {
@@ -101,7 +82,7 @@ func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOpti
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sub := &subscriber{ch: make(chan []Instance, 1), filter: newFilterSet(d.o, opts)}
+	f := newFilterSet(d.o, opts)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -112,12 +93,8 @@ func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOpti
 	if sw == nil {
 		sw = d.startWatch(service)
 	}
-	sw.mu.Lock()
-	sw.subs[sub] = struct{}{}
-	if sw.known {
-		sub.deliver(sw.list)
-	}
-	sw.mu.Unlock()
+	sub := newSubscriber(f, sw.log)
+	sw.subscribe(sub)
 	sub.stop = context.AfterFunc(ctx, func() { d.unsubscribe(sw, sub) })
 	return sub.ch, nil
 }
@@ -125,7 +102,7 @@ func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOpti
 // startWatch must be called with d.mu held.
 func (d *discovery) startWatch(service string) *serviceWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	sw := &serviceWatch{service: service, cancel: cancel, subs: map[*subscriber]struct{}{}}
+	sw := newServiceWatch(service, cancel, d.o)
 	d.services[service] = sw
 	d.wg.Add(1)
 	go func() {
@@ -139,14 +116,7 @@ func (d *discovery) startWatch(service string) *serviceWatch {
 func (d *discovery) unsubscribe(sw *serviceWatch, sub *subscriber) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if _, ok := sw.subs[sub]; !ok {
-		return
-	}
-	delete(sw.subs, sub)
-	close(sub.ch)
-	if len(sw.subs) == 0 && d.services[sw.service] == sw {
+	if sw.unsubscribe(sub) == 0 && d.services[sw.service] == sw {
 		delete(d.services, sw.service)
 		sw.cancel()
 	}
@@ -163,99 +133,9 @@ func (d *discovery) Close() error {
 	d.services = nil
 	for _, sw := range services {
 		sw.cancel()
-		sw.mu.Lock()
-		for sub := range sw.subs {
-			if sub.stop != nil {
-				sub.stop()
-			}
-			delete(sw.subs, sub)
-			close(sub.ch)
-		}
-		sw.mu.Unlock()
+		sw.closeAll()
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
 	return nil
-}
-
-// watchLoop keeps one store watch open for as long as the service has
-// subscribers. A broken watch is reopened with jittered backoff; the last
-// list stays in place meanwhile, so an outage never empties it.
-func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
-	log := d.o.Logger.With("service", sw.service)
-	bo := Backoff{Base: d.o.BackoffBase, Cap: d.o.BackoffCap}
-	for {
-		opened := time.Now()
-		w, err := d.d.Watch(ctx, sw.service)
-		if err == nil {
-			for {
-				var list []Instance
-				list, err = w.Next(ctx)
-				if err != nil {
-					break
-				}
-				sw.publish(sortByAddr(list))
-			}
-			w.Close()
-			// A watch that stayed up long was healthy: start backoff afresh.
-			// One that broke at once keeps growing it, so there is no hot loop.
-			if time.Since(opened) > d.o.BackoffCap {
-				bo.Reset()
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		delay := bo.Next()
-		sw.mu.Lock()
-		kept := len(sw.list)
-		sw.mu.Unlock()
-		log.Warn("discovery: watch broke; keeping the last list", "instances_kept", kept, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
-			return
-		}
-	}
-}
-
-func (sw *serviceWatch) publish(list []Instance) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	sw.list, sw.known = list, true
-	for sub := range sw.subs {
-		sub.deliver(list)
-	}
-}
-
-// deliver filters list and hands it over without blocking: an unread older
-// list in the channel is replaced by this one. Only the holder of the
-// serviceWatch lock sends, so the channel can't fill between drain and send.
-func (s *subscriber) deliver(list []Instance) {
-	out := s.filter.apply(list)
-	if s.sent && equalLists(s.last, out) {
-		return
-	}
-	s.last, s.sent = out, true
-	select {
-	case s.ch <- out:
-	default:
-		select {
-		case <-s.ch:
-		default:
-		}
-		s.ch <- out
-	}
-}
-
-func sortByAddr(list []Instance) []Instance {
-	if list == nil {
-		return []Instance{}
-	}
-	slices.SortFunc(list, func(a, b Instance) int { return cmp.Compare(a.Addr, b.Addr) })
-	return list
-}
-
-func equalLists(a, b []Instance) bool {
-	return slices.EqualFunc(a, b, func(x, y Instance) bool {
-		return x.Service == y.Service && x.Addr == y.Addr && maps.Equal(x.Meta, y.Meta)
-	})
 }

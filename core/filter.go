@@ -1,5 +1,10 @@
 package core
 
+import (
+	"fmt"
+	"log/slog"
+)
+
 // WatchOption narrows what a Watch or Instances call returns. Filters apply to
 // every list a subscriber receives, the first one included.
 type WatchOption func(*filterSet)
@@ -12,6 +17,11 @@ func WithVersion(v string) WatchOption { return func(f *filterSet) { f.version =
 
 // WithFilter keeps instances for which keep returns true. It may be given
 // several times; an instance must pass all of them.
+//
+// keep runs on a goroutine of its subscriber, never in the shared watch: a
+// keep that blocks delays only the lists of its own Watch (which then gets
+// the newest list once keep returns), and a keep that panics is recovered,
+// logged, and its instance dropped, as if keep had returned false.
 func WithFilter(keep func(Instance) bool) WatchOption {
 	return func(f *filterSet) { f.custom = append(f.custom, keep) }
 }
@@ -52,13 +62,55 @@ func (f *filterSet) keep(i Instance) bool {
 	return true
 }
 
-// apply returns the kept instances in a new slice (never nil).
-func (f *filterSet) apply(list []Instance) []Instance {
+// keepSafe is keep with a user filter's panic turned into "drop".
+func (f *filterSet) keepSafe(i Instance) (kept bool, panicked any) {
+	defer func() {
+		if p := recover(); p != nil {
+			kept, panicked = false, p
+		}
+	}()
+	return f.keep(i), nil
+}
+
+// apply returns the kept instances in a new slice (never nil). A user filter
+// that panics drops the instance; one log line per list says how often.
+func (f *filterSet) apply(list []Instance, log *slog.Logger) []Instance {
 	out := make([]Instance, 0, len(list))
+	var panics int
+	var first any
+	var firstAddr string
+	if len(f.custom) == 0 { // core's own filters cannot panic: no recover cost
+		for _, i := range list {
+			if f.keep(i) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
 	for _, i := range list {
-		if f.keep(i) {
+		kept, p := f.keepSafe(i)
+		if p != nil {
+			if panics == 0 {
+				first, firstAddr = p, i.Addr
+			}
+			panics++
+		}
+		if kept {
 			out = append(out, i)
 		}
 	}
+	if panics > 0 {
+		log.Error("discovery: a WithFilter function panicked; its instances are dropped",
+			"instances_dropped", panics, "first_addr", firstAddr, "panic", bounded(fmt.Sprint(first)))
+	}
 	return out
+}
+
+// bounded cuts s to a size fit for one log line.
+func bounded(s string) string {
+	const max = 256
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
 }

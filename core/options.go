@@ -12,6 +12,9 @@ const (
 	DefaultDeregisterTimeout = 5 * time.Second
 	DefaultBackoffBase       = 200 * time.Millisecond
 	DefaultBackoffCap        = 30 * time.Second
+	// DefaultSelfPreservationHold is how long a mass loss is held back when
+	// SelfPreservation is on and no hold is given.
+	DefaultSelfPreservationHold = 2 * time.Minute
 	// TTLPerInterval is how many refresh intervals fit in a TTL by default:
 	// a record survives two lost refreshes in a row.
 	TTLPerInterval = 3
@@ -34,6 +37,14 @@ type Options struct {
 	BackoffBase, BackoffCap time.Duration
 	// Group and Version, when set, are default filters of every watch.
 	Group, Version string
+	// SelfPreservation, between 0 and 1, turns self-preservation on: when a
+	// list read from the store suddenly lacks more than this fraction of the
+	// recent instances, subscribers keep their list for up to
+	// SelfPreservationHold while the loss persists (a session storm or a dead
+	// agent, not servers going away). 0, the default, is off.
+	SelfPreservation float64
+	// SelfPreservationHold bounds a hold. Default 2m when SelfPreservation is set.
+	SelfPreservationHold time.Duration
 	// Logger receives the retries and errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -63,6 +74,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.BackoffCap < o.BackoffBase {
 		return o, fmt.Errorf("%w: backoff cap %v is below its base %v", ErrInvalid, o.BackoffCap, o.BackoffBase)
+	}
+	if o.SelfPreservation < 0 || o.SelfPreservation >= 1 || o.SelfPreservation != o.SelfPreservation {
+		return o, fmt.Errorf("%w: self_preservation=%v must be a fraction in [0, 1), e.g. 0.5 (0 is off)", ErrInvalid, o.SelfPreservation)
+	}
+	if o.SelfPreservationHold < 0 {
+		return o, fmt.Errorf("%w: self_preservation_hold=%v must be positive, e.g. 2m", ErrInvalid, o.SelfPreservationHold)
+	}
+	if o.SelfPreservationHold > 0 && o.SelfPreservation == 0 {
+		return o, fmt.Errorf("%w: self_preservation_hold=%v needs self_preservation (a fraction such as 0.5) to take effect", ErrInvalid, o.SelfPreservationHold)
+	}
+	if o.SelfPreservation > 0 && o.SelfPreservationHold == 0 {
+		o.SelfPreservationHold = DefaultSelfPreservationHold
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

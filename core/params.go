@@ -64,6 +64,19 @@ func (p *Params) Bool(key string, def bool) (bool, error) {
 	return b, nil
 }
 
+// Fraction parses a number in [0, 1).
+func (p *Params) Fraction(key string, def float64) (float64, error) {
+	s := p.String(key, "")
+	if s == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f >= 1 || f != f {
+		return 0, errorf("option %s=%q must be a fraction in [0, 1), e.g. %s=0.5", key, s, key)
+	}
+	return f, nil
+}
+
 // Int parses a non-negative integer.
 func (p *Params) Int(key string, def int) (int, error) {
 	s := p.String(key, "")

@@ -136,11 +136,16 @@ func TestOneStoreWatchPerService(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The shared watch opens on its own goroutine: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for store.Watches("svc") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := store.Watches("svc"); n != 1 {
 		t.Fatalf("1000 subscribers opened %d store watches, want 1", n)
 	}
 	cancel()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for store.Watches("svc") != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("store watch still open after every subscriber left")
