@@ -129,7 +129,7 @@ func putAll(t *testing.T, name string, addrs ...string) {
 	}
 }
 
-func statusOf(dis core.Discovery, service string) core.ServiceStatus {
+func watchStatusOf(dis core.Discovery, service string) core.ServiceStatus {
 	for _, s := range dis.WatchStatus() {
 		if s.Service == service {
 			return s
@@ -142,7 +142,7 @@ func pollStatus(t *testing.T, dis core.Discovery, what string, ok func(core.Serv
 	t.Helper()
 	var st core.ServiceStatus
 	coretest.Poll(t, 5*time.Second, what, func() error {
-		if st = statusOf(dis, "svc"); !ok(st) {
+		if st = watchStatusOf(dis, "svc"); !ok(st) {
 			return errors.New("status is " + string(st.State))
 		}
 		return nil
@@ -192,7 +192,7 @@ func TestSelfPreservationHoldsMassLoss(t *testing.T) {
 	// The hold ends once no more than half is missing: the subscriber may
 	// see 2 or 3 on the way back, never fewer.
 	coretest.Poll(t, 5*time.Second, "4 instances back", func() error {
-		if st := statusOf(dis, "svc"); st.Instances != 4 {
+		if st := watchStatusOf(dis, "svc"); st.Instances != 4 {
 			return errors.New("not yet")
 		}
 		return nil
@@ -205,7 +205,7 @@ func TestSelfPreservationHoldsMassLoss(t *testing.T) {
 
 	store.Remove("svc", four[0]) // 25%: a normal change
 	waitList(t, ch, 5*time.Second, four[1:]...)
-	if st := statusOf(dis, "svc"); st.Holds != 1 || st.Preserving {
+	if st := watchStatusOf(dis, "svc"); st.Holds != 1 || st.Preserving {
 		t.Fatalf("a 25%% loss was held: %+v", st)
 	}
 }
@@ -242,7 +242,7 @@ func TestSelfPreservationLetsScaleDownThrough(t *testing.T) {
 	if took := time.Since(removed); took < hold {
 		t.Fatalf("the scale-down was published after %v, before the %v hold", took, hold)
 	}
-	if st := statusOf(dis, "svc"); st.Preserving || st.Holds != 1 || st.Instances != 1 {
+	if st := watchStatusOf(dis, "svc"); st.Preserving || st.Holds != 1 || st.Instances != 1 {
 		t.Fatalf("status after the hold: %+v", st)
 	}
 }
