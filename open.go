@@ -41,6 +41,14 @@ func OpenContext(ctx context.Context, rawURL string, cfg Config) (*Client, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	cfg.Secrets = append(slices.Clip(cfg.Secrets), core.URLSecrets(rawURL)...)
+	c, err := openContext(ctx, rawURL, cfg)
+	// Fail closed: whatever a backend or its client put in the error, the
+	// URL's secrets are not shown.
+	return c, core.RedactError(err, cfg.Secrets)
+}
+
+func openContext(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 	t, err := core.ParseTarget(rawURL)
 	if err != nil {
 		return nil, err
@@ -60,7 +68,7 @@ func OpenContext(ctx context.Context, rawURL string, cfg Config) (*Client, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Logger = cfg.Logger.With("registry", core.Redact(rawURL))
+	cfg.Logger = core.RedactLogger(cfg.Logger, cfg.Secrets).With("registry", core.Redact(rawURL))
 	t.Logger = cfg.Logger
 	d, err := b.Open(ctx, t, p)
 	if err != nil {

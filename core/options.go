@@ -47,6 +47,9 @@ type Options struct {
 	SelfPreservationHold time.Duration
 	// Logger receives the retries and errors. Default slog.Default().
 	Logger *slog.Logger
+	// Secrets are hidden from every log line and status error text
+	// (core.Scrub). discovery.Open adds the URL's own (core.URLSecrets).
+	Secrets []string
 }
 
 // withDefaults fills zero fields and rejects impossible values.
@@ -90,5 +93,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.Logger = RedactLogger(o.Logger, o.Secrets)
 	return o, nil
 }

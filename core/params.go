@@ -96,6 +96,9 @@ func (p *Params) Unread() error {
 	var unknown []string
 	for k := range p.values {
 		if !p.read[k] {
+			if !isOptionName(k) {
+				k = redacted // may be a piece of a mistyped secret
+			}
 			unknown = append(unknown, k)
 		}
 	}

@@ -170,5 +170,5 @@ func (g *registration) current() Instance {
 }
 
 func (g *registration) status() RegistrationStatus {
-	return g.state.snapshot()
+	return g.state.snapshot(g.r.o.Secrets)
 }

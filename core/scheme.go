@@ -3,9 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -26,6 +24,9 @@ type Backend struct {
 	// a fixed list (p2p, multi) or a store inside this process (inprocess).
 	// Tools such as the CLI refuse to "register" there.
 	ProcessLocal bool
+	// AddressList marks schemes whose authority is a list of rpcx addresses
+	// (multi://tcp@h1:1,tcp@h2:2): an '@' there is no user information.
+	AddressList bool
 }
 
 var (
@@ -65,52 +66,6 @@ func Schemes() []string {
 	}
 	slices.Sort(s)
 	return s
-}
-
-// Redact returns rawURL with its password, a secret user name and the values
-// of secret-looking query parameters replaced, for errors and logs.
-func Redact(rawURL string) string {
-	t, err := ParseTarget(rawURL)
-	if err != nil {
-		return redactText(rawURL)
-	}
-	raw := t.Raw
-	if t.User != nil {
-		b, _ := LookupBackend(t.Scheme)
-		_, hasPass := t.User.Password()
-		if hasPass || b.SecretUser {
-			auth := raw
-			if i := strings.IndexByte(raw, '/'); i >= 0 {
-				auth = raw[:i]
-			}
-			at := strings.LastIndexByte(auth, '@')
-			user := "xxxxx"
-			if hasPass {
-				user = url.PathEscape(t.User.Username()) + ":xxxxx"
-			}
-			raw = user + raw[at:]
-		}
-	}
-	out := t.Scheme + "://" + raw
-	if len(t.Query) > 0 {
-		q := url.Values{}
-		for k, v := range t.Query {
-			if isSecretParam(k) {
-				v = []string{"xxxxx"}
-			}
-			q[k] = v
-		}
-		out += "?" + q.Encode()
-	}
-	return out
-}
-
-func isSecretParam(k string) bool {
-	switch k {
-	case "password", "token", "secret", "auth", "key_password", "acl_token":
-		return true
-	}
-	return false
 }
 
 // errorf builds an ErrInvalid error.

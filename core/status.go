@@ -117,13 +117,13 @@ func (s *regState) setState(o Options, state RegistrationState, now time.Time) {
 	}
 }
 
-func (s *regState) snapshot() RegistrationStatus {
+func (s *regState) snapshot(secrets []string) RegistrationStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := RegistrationStatus{Service: s.base.Service, Addr: s.base.Addr, State: s.state,
 		Since: s.stateSince, LastWrite: s.lastWrite}
 	if s.lastErr != nil {
-		st.LastError = s.lastErr.Error()
+		st.LastError = Scrub(s.lastErr.Error(), secrets)
 	}
 	return st
 }

@@ -28,39 +28,38 @@ type Target struct {
 	Logger *slog.Logger
 }
 
-// ParseTarget splits rawURL. It fails only on what no backend could use: no
+// ParseTarget splits rawURL. The user information ends at the last '@'
+// followed by a host list, so a password may hold '/', '?', '@' or '#'
+// (redact.go says the rule); percent-encoding them is the safe form. It fails only on what no backend could use: no
 // "scheme://" or an undecodable query.
 func ParseTarget(rawURL string) (Target, error) {
 	if strings.TrimSpace(rawURL) == "" {
 		return Target{}, errorf("empty registry URL; write it like inprocess://demo or etcd://127.0.0.1:2379/services")
 	}
-	scheme, rest, ok := strings.Cut(rawURL, "://")
+	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok || scheme == "" {
-		return Target{}, errorf("registry URL %q has no scheme://; write it like etcd://127.0.0.1:2379/services", redactText(rawURL))
+		return Target{}, errorf("registry URL %q has no scheme://; write it like etcd://127.0.0.1:2379/services", Redact(rawURL))
 	}
-	t := Target{Scheme: strings.ToLower(scheme)}
-	raw, query, _ := strings.Cut(rest, "?")
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return Target{}, errorf("registry URL %s: bad query string: %v", redactText(rawURL), err)
-	}
-	t.Raw, t.Query = raw, q
-	authority, path := raw, ""
-	if i := strings.IndexByte(raw, '/'); i >= 0 {
-		authority, path = raw[:i], raw[i:]
-	}
-	t.Path = path
-	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
-		userinfo := authority[:i]
-		authority = authority[i+1:]
-		name, pass, hasPass := strings.Cut(userinfo, ":")
-		name, _ = url.PathUnescape(name)
-		pass, _ = url.PathUnescape(pass)
+	u := splitURL(rawURL)
+	t := Target{Scheme: u.scheme, Raw: u.rest}
+	if u.hasUser {
+		// The user information may hold '?' or '/': see redact.go.
+		t.Raw = u.userinfo + "@" + u.rest
+		name, pass, hasPass := splitUserinfo(u.userinfo)
 		if hasPass {
 			t.User = url.UserPassword(name, pass)
 		} else {
 			t.User = url.User(name)
 		}
+	}
+	q, err := url.ParseQuery(u.query)
+	if err != nil {
+		return Target{}, errorf("registry URL %s: bad query string (percent-encode '%%', '&' and '=' in values)", Redact(rawURL))
+	}
+	t.Query = q
+	authority := u.rest
+	if i := strings.IndexByte(authority, '/'); i >= 0 {
+		authority, t.Path = authority[:i], authority[i:]
 	}
 	for h := range strings.SplitSeq(authority, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -68,24 +67,4 @@ func ParseTarget(rawURL string) (Target, error) {
 		}
 	}
 	return t, nil
-}
-
-// redactText hides what looks like user information in an unparsed URL,
-// with or without its scheme ("root:pw@h:2379" when "etcd://" was forgotten).
-func redactText(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		scheme, rest = "", s
-	}
-	auth, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		auth, tail = rest[:i], rest[i:]
-	}
-	if i := strings.LastIndexByte(auth, '@'); i >= 0 && strings.Contains(auth[:i], ":") {
-		auth = "xxxxx@" + auth[i+1:]
-	}
-	if scheme == "" {
-		return auth + tail
-	}
-	return scheme + "://" + auth + tail
 }

@@ -15,7 +15,7 @@ type Server = staticlist.Server
 type Driver = staticlist.Driver
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "multi", ProcessLocal: true, Open: func(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
+	core.RegisterBackend(core.Backend{Scheme: "multi", ProcessLocal: true, AddressList: true, Open: func(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
 		servers, err := staticlist.ParseAddrs(t.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("multi://%s: %w", t.Raw, err)

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "p2p", ProcessLocal: true, Open: func(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
+	core.RegisterBackend(core.Backend{Scheme: "p2p", ProcessLocal: true, AddressList: true, Open: func(_ context.Context, t core.Target, _ *core.Params) (core.Driver, error) {
 		servers, err := staticlist.ParseAddrs(t.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("p2p://%s: %w", t.Raw, err)

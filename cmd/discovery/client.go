@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/seedforge/discovery"
@@ -58,57 +56,15 @@ func (e *env) started() {
 	}
 }
 
-// noteSecrets remembers the URL's password, its user name when the backend
-// treats it as a token (consul), and the values of secret-looking options,
-// so that scrub can hide them wherever they might surface. The password is
-// also taken from text that is not a URL ("root:pw@host:2379", the scheme
-// forgotten), which core's redaction leaves as it is.
+// noteSecrets remembers the URL's secrets (core.URLSecrets: the password,
+// a token user name, option values not known to be public), so that every
+// line the CLI prints is scrubbed of them, whatever quoted them.
 func (e *env) noteSecrets(rawURL string) {
-	add := func(s string) {
-		if s != "" { // as given and as it may appear escaped
-			e.secrets = append(e.secrets, s, url.PathEscape(s), url.QueryEscape(s))
-		}
-	}
-	_, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		rest = rawURL
-	}
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		rest = rest[:i]
-	}
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-		if _, pass, ok := strings.Cut(rest[:i], ":"); ok {
-			add(pass)
-			if p, err := url.PathUnescape(pass); err == nil {
-				add(p)
-			}
-		}
-	}
-	t, err := core.ParseTarget(rawURL)
-	if err != nil {
-		return
-	}
-	if t.User != nil {
-		if b, ok := core.LookupBackend(t.Scheme); ok && b.SecretUser {
-			add(t.User.Username())
-		}
-	}
-	for k, vs := range t.Query {
-		if k := strings.ToLower(k); strings.Contains(k, "password") || strings.Contains(k, "token") || strings.Contains(k, "secret") {
-			for _, v := range vs {
-				add(v)
-			}
-		}
-	}
+	e.secrets = append(e.secrets, core.URLSecrets(rawURL)...)
 }
 
 // scrub replaces every remembered secret in s.
-func (e *env) scrub(s string) string {
-	for _, secret := range e.secrets {
-		s = strings.ReplaceAll(s, secret, "xxxxx")
-	}
-	return s
-}
+func (e *env) scrub(s string) string { return core.Scrub(s, e.secrets) }
 
 // scrubWriter writes log records to stderr with the secrets hidden; the slog
 // handler writes each record with one Write.
