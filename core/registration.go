@@ -32,9 +32,15 @@ func newRegistration(r *registrar, inst Instance) *registration {
 }
 
 // setBase records the metadata the user wants stored and wakes run to
-// write it. It returns the generation that a write must reach.
+// write it. It returns the generation that a write must reach. Registering
+// the same metadata again writes nothing: the caller waits for the pending
+// write, if any.
 func (g *registration) setBase(inst Instance) uint64 {
 	g.state.mu.Lock()
+	if g.state.gen > 0 && maps.Equal(g.state.base.Meta, inst.Meta) {
+		defer g.state.mu.Unlock()
+		return g.state.gen
+	}
 	g.state.base = inst
 	g.state.gen++
 	gen := g.state.gen

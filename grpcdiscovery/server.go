@@ -2,6 +2,7 @@ package grpcdiscovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -44,6 +45,13 @@ func WithAdvertiseAddr(addr string) RegisterOption {
 // (then lis may be nil). A listener on an unspecified address is an error:
 // the registry would hand clients "0.0.0.0", which reaches nothing.
 //
+// ctx bounds only the wait for the first write. When it ends first (the
+// registry is unreachable), Register returns an error wrapping
+// core.ErrPending together with a usable deregister function: the
+// registration is kept and written as soon as the registry answers, so a
+// server may serve on (reg.Status says when it is written). Any other error
+// means nothing was registered.
+//
 // The returned deregister function is safe to call more than once and from
 // several goroutines; only the first call deregisters. Deregister before
 // GracefulStop, so that clients stop picking the server while it drains.
@@ -66,17 +74,22 @@ func Register(ctx context.Context, reg core.Registrar, service string, lis net.L
 	if err := inst.Validate(); err != nil {
 		return nil, fmt.Errorf("grpcdiscovery: register %s: %w", service, err)
 	}
-	if err := reg.Register(ctx, inst); err != nil {
+	err = reg.Register(ctx, inst)
+	if err != nil && !errors.Is(err, core.ErrPending) {
 		return nil, fmt.Errorf("grpcdiscovery: register %s at %s: %w", service, addr, err)
 	}
 	var (
 		once sync.Once
 		derr error
 	)
-	return func(ctx context.Context) error {
+	deregister = func(ctx context.Context) error {
 		once.Do(func() { derr = reg.Deregister(ctx, inst) })
 		return derr
-	}, nil
+	}
+	if err != nil {
+		return deregister, fmt.Errorf("grpcdiscovery: register %s at %s: %w", service, addr, err)
+	}
+	return deregister, nil
 }
 
 // advertisedAddr returns tcp@host:port for the registry.

@@ -27,7 +27,10 @@ func WithAddress(addr string) ServerOption { return func(p *ServerPlugin) { p.ad
 // Register for a service wins over it.
 func WithMeta(m core.Metadata) ServerOption { return func(p *ServerPlugin) { p.meta = m.Clone() } }
 
-// WithTimeout bounds each registry call the plugin makes. Default 10s.
+// WithTimeout bounds how long the plugin waits for a registry call: rpcx's
+// Register waits for the record to be written, Unregister for its delete.
+// A registration not written in time is not lost: core keeps retrying it
+// (ErrPending), and the Registrar's Status says when it is written. Default 10s.
 func WithTimeout(d time.Duration) ServerOption { return func(p *ServerPlugin) { p.timeout = d } }
 
 // WithLogger sets where registration failures are reported.
@@ -132,9 +135,7 @@ func (p *ServerPlugin) awaitListen() {
 	}
 	p.mu.Unlock()
 	for name, m := range pending {
-		if err := p.register(name, m); err != nil {
-			p.log.Error("rpcxplugin: register failed", "service", name, "err", err)
-		}
+		_ = p.register(name, m) // register logged it
 	}
 }
 
@@ -157,7 +158,17 @@ func (p *ServerPlugin) register(name string, m core.Metadata) error {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
 	defer cancel()
-	return p.reg.Register(ctx, inst)
+	err = p.reg.Register(ctx, inst)
+	switch {
+	case errors.Is(err, core.ErrPending):
+		// Kept and retried until written: the server is not refused, only
+		// not listed yet (a registry still starting, an outage).
+		p.log.Warn("rpcxplugin: registry unreachable; registration pending, retrying in the background", "service", name, "err", err)
+		return nil
+	case err != nil:
+		p.log.Error("rpcxplugin: register failed", "service", name, "err", err)
+	}
+	return err
 }
 
 // Register is called by rpcx for every service the server registers.

@@ -134,6 +134,9 @@ func (e *env) printEvent(o *options, event string, in core.Instance, registry st
 	case "registered":
 		_, err = fmt.Fprintf(e.stdout, "registered %s %s meta=%s ttl=%v in %s; interrupt (Ctrl-C) to deregister\n",
 			in.Service, in.Addr, dash(in.Meta.Encode()), ttl, registry)
+	case "pending":
+		_, err = fmt.Fprintf(e.stdout, "pending %s %s in %s: registry not answering, retrying until written (interrupt to give up)\n",
+			in.Service, in.Addr, registry)
 	default:
 		_, err = fmt.Fprintf(e.stdout, "%s %s %s\n", event, in.Service, in.Addr)
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core"
@@ -14,15 +16,20 @@ var registerCmd = &command{
 	params:  []string{"URL", "service", "network@addr"},
 	summary: "register an instance, keep it alive until interrupted, then deregister",
 	doc: `Registers service at network@addr (e.g. tcp@10.0.0.1:8972) with the given
-metadata, prints what it registered, and keeps the record alive (refreshed
+metadata, prints what it registered once the record is written, and keeps the record alive (refreshed
 every ttl/3, written again after registry outages) until SIGINT or SIGTERM.
 Then it deregisters and exits with status 0; a failed deregistration is
 exit 1 (the record then expires after its ttl). A second signal ends the
 process at once.
 
+When the registry does not answer within --timeout (it is still starting,
+or unreachable), it prints "pending ..." and keeps retrying with backoff,
+without exiting, until the record is written (then "registered ...") or it
+is interrupted. Bad input (a refused instance) is exit 2 at once.
+
 The p2p, multi and inprocess schemes have no registry another process could
 read, so registering there is a usage error.`,
-	jsonDoc:    `(one object per event: {"event":"registered"|"deregistered", service, addr, meta, ttl})`,
+	jsonDoc:    `(one object per event: {"event":"pending"|"registered"|"deregistered", service, addr, meta, ttl})`,
 	timeoutDoc: "how long to wait for the first registration, connecting included, and for the deregistration",
 	flags: func(fs *flag.FlagSet, o *options) {
 		fs.Var(&o.meta, "meta", "metadata `key=value`, repeatable: --meta weight=2 --meta group=blue (state=inactive takes it out of rotation)")
@@ -69,16 +76,34 @@ func runRegister(ctx context.Context, e *env, c *command, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	if err := cl.Register(startCtx, inst); err != nil {
+	ttl := effectiveTTL(o, t)
+	err = cl.Register(startCtx, inst)
+	e.started()
+	if errors.Is(err, core.ErrPending) {
+		// Kept and retried by core: say so, and wait for the write (or an
+		// interruption) instead of giving up on a registry still starting.
+		if err := e.printEvent(o, "pending", inst, registry, ttl); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stderr, "discovery: "+e.oneLine(fmt.Sprintf("%s: %v", what, err)))
+		err = cl.Register(ctx, inst) // same metadata: waits, writes nothing more
+		if ctx.Err() != nil {
+			return e.deregister(cl, o, inst, registry, ttl)
+		}
+	}
+	if err != nil {
 		return e.failed(startCtx, o, what, err)
 	}
-	e.started()
-	ttl := effectiveTTL(o, t)
 	if err := e.printEvent(o, "registered", inst, registry, ttl); err != nil {
 		return err
 	}
 
 	<-ctx.Done() // SIGINT or SIGTERM
+	return e.deregister(cl, o, inst, registry, ttl)
+}
+
+// deregister deletes the record, within --timeout, once interrupted.
+func (e *env) deregister(cl *discovery.Client, o *options, inst core.Instance, registry string, ttl time.Duration) error {
 	stopCtx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	if err := cl.Deregister(stopCtx, inst); err != nil {
