@@ -45,3 +45,35 @@ func BenchmarkSelect(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConsistentHashChange: one instance added or removed at 10,000
+// instances (1.6M ring points), through Apply, through Update with the full
+// list, and the full build of the ring for comparison.
+func BenchmarkConsistentHashChange(b *testing.B) {
+	const n = 10000
+	list := instances(n+1, nil)
+	for _, via := range []string{"apply", "update", "build"} {
+		b.Run(fmt.Sprintf("%s/n=%d", via, n), func(b *testing.B) {
+			s := NewConsistentHash().(*consistentHash)
+			s.Update(list[:n])
+			extra := list[n:]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				add := i%2 == 0
+				switch {
+				case via == "build":
+					NewConsistentHash().Update(list[:n])
+				case via == "apply" && add:
+					s.Apply(extra, nil)
+				case via == "apply":
+					s.Apply(nil, extra)
+				case add:
+					s.Update(list)
+				default:
+					s.Update(list[:n])
+				}
+			}
+		})
+	}
+}

@@ -1,9 +1,11 @@
 package selector
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/seedforge/discovery/core"
@@ -153,24 +155,101 @@ func TestConsistentHashBalance(t *testing.T) {
 	}
 }
 
-// The bucket index must give the same answer as a plain search of the ring.
+// The buckets must give the same answer as a plain search of the whole ring.
 func TestConsistentHashIndex(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 10, 100} {
 		s := NewConsistentHash().(*consistentHash)
 		s.Update(instances(n, nil))
 		r := s.snap.Load()
+		var nodes []vnode
+		for _, b := range r.buckets {
+			nodes = append(nodes, b...)
+		}
+		if len(nodes) != n*virtualNodes || !slices.IsSortedFunc(nodes, r.compare) {
+			t.Fatalf("n=%d: %d nodes, sorted %v", n, len(nodes), slices.IsSortedFunc(nodes, r.compare))
+		}
 		for k := range 5000 {
 			key := fmt.Sprint(k)
 			h := hashKey(key)
 			want := 0
-			for want < len(r.nodes) && r.nodes[want].hash < h {
+			for want < len(nodes) && nodes[want].hash < h {
 				want++
 			}
-			want %= len(r.nodes)
+			want %= len(nodes)
 			p, _ := s.Select(key)
-			if w := r.list[r.nodes[want].owner].Addr; p.Instance.Addr != w {
+			if w := r.insts[nodes[want].owner].Addr; p.Instance.Addr != w {
 				t.Fatalf("n=%d key %q: %s, plain search %s", n, key, p.Instance.Addr, w)
 			}
 		}
+	}
+}
+
+// Whatever the history of changes (Apply, or Update with a few changes, with
+// the buckets resized on the way), the ring maps every key as a ring built
+// at once from the same instances does, and holds their metadata.
+func TestConsistentHashChangesMatchRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := NewConsistentHash().(*consistentHash)
+	cur := map[int]core.Instance{} // the model: instance number → instance
+	list := func() []core.Instance {
+		out := make([]core.Instance, 0, len(cur))
+		for _, in := range cur {
+			out = append(out, in)
+		}
+		return out
+	}
+	for step := range 300 {
+		var up, down []core.Instance
+		size := 150 + 150*(step/100%2) // grows to ~300, shrinks, grows
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(2 * size)
+			in := core.Instance{Service: "svc", Addr: addr(i), Meta: core.Metadata{"v": fmt.Sprint(step)}}
+			if _, ok := cur[i]; ok && rng.IntN(3) == 0 {
+				delete(cur, i)
+				down = append(down, in)
+			} else {
+				cur[i] = in
+				up = append(up, in)
+			}
+		}
+		if step%2 == 0 {
+			s.Apply(up, down)
+		} else {
+			s.Update(list())
+		}
+		if step%25 != 24 {
+			continue
+		}
+		fresh := NewConsistentHash()
+		fresh.Update(list())
+		for k := range 2000 {
+			key := fmt.Sprint("key-", k)
+			got, err1 := s.Select(key)
+			want, err2 := fresh.Select(key)
+			if err1 != nil || err2 != nil || !sameInstance(got.Instance, want.Instance) {
+				t.Fatalf("step %d key %s: %v %v, rebuilt ring: %v %v", step, key, got.Instance, err1, want.Instance, err2)
+			}
+		}
+		if r := s.snap.Load(); r.nodes != len(cur)*virtualNodes {
+			t.Fatalf("step %d: %d nodes for %d instances", step, r.nodes, len(cur))
+		}
+	}
+}
+
+// Removing everything and adding again through Apply works from any state,
+// including a selector that never had Update.
+func TestConsistentHashApplyFromEmpty(t *testing.T) {
+	s := NewConsistentHash().(*consistentHash)
+	s.Apply(withAddrs("tcp@a:1", "tcp@b:1"), nil)
+	if got := count(t, s, 1000, func(i int) string { return fmt.Sprint(i) }); len(got) != 2 {
+		t.Fatalf("picks %v, want both", got)
+	}
+	s.Apply(nil, withAddrs("tcp@a:1", "tcp@b:1", "tcp@unknown:1"))
+	if _, err := s.Select("k"); !errors.Is(err, ErrNoInstances) {
+		t.Fatalf("after removing all: %v, want ErrNoInstances", err)
+	}
+	s.Apply(withAddrs("tcp@c:1"), nil)
+	if p, err := s.Select("k"); err != nil || p.Instance.Addr != "tcp@c:1" {
+		t.Fatalf("Select = %v, %v", p.Instance.Addr, err)
 	}
 }

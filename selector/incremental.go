@@ -1,0 +1,56 @@
+package selector
+
+import (
+	"maps"
+
+	"github.com/seedforge/discovery/core"
+)
+
+// Incremental is implemented by selectors that take a change to the list in
+// time proportional to the change, not to the list: consistenthash inserts
+// and removes one instance's ring points instead of rebuilding the ring
+// (1.6M points at 10,000 instances). Follow hands such selectors what
+// changed; Update still takes whole lists and works out the change itself.
+type Incremental interface {
+	Selector
+	// Apply changes the current list: each instance of upserted is added,
+	// or replaces the one with the same address (new metadata); each
+	// instance of removed, matched by address, is dropped (unknown ones are
+	// ignored). A new snapshot is published atomically, as by Update, and
+	// the slices are not kept.
+	Apply(upserted, removed []core.Instance)
+}
+
+// diff returns what turns cur (instances by address) into list: the
+// instances that are new or changed, and those that are gone. An address
+// twice in list counts once, the first one, as every selector's Update
+// treats duplicates.
+func diff[V any](cur map[string]V, instance func(V) core.Instance, list []core.Instance) (upserted, removed []core.Instance) {
+	seen := make(map[string]bool, len(list))
+	kept := 0 // addresses of cur still in list
+	for _, in := range list {
+		if seen[in.Addr] {
+			continue
+		}
+		seen[in.Addr] = true
+		old, ok := cur[in.Addr]
+		if ok {
+			kept++
+		}
+		if !ok || !sameInstance(instance(old), in) {
+			upserted = append(upserted, in)
+		}
+	}
+	if kept < len(cur) { // something left
+		for addr, v := range cur {
+			if !seen[addr] {
+				removed = append(removed, instance(v))
+			}
+		}
+	}
+	return upserted, removed
+}
+
+func sameInstance(a, b core.Instance) bool {
+	return a.Service == b.Service && a.Addr == b.Addr && maps.Equal(a.Meta, b.Meta)
+}
