@@ -73,7 +73,7 @@ func TestClosest(t *testing.T) {
 				t.Fatalf("picks %v, want only instances %v", got, tc.want)
 			}
 			// Round robin: even to within one call per cursor.
-			slack := int(created.Load())
+			slack := int(created())
 			for _, i := range tc.want {
 				if n := got[addr(i)]; n < 60-slack || n > 60+slack {
 					t.Fatalf("picks %v, want 60±%d each for %v", got, slack, tc.want)

@@ -2,5 +2,5 @@
 
 package selector
 
-// The race detector allocates, and makes sync.Pool drop items on purpose.
+// The race detector allocates.
 const raceEnabled = true
