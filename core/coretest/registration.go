@@ -104,6 +104,9 @@ type Outage struct {
 	// Longest is the longest timeout of the client involved (dial, session,
 	// request); the outage lasts longer than it and than every core timeout.
 	Longest time.Duration
+	// Reconnect is the longest pause of the client's own reconnection loop
+	// (gRPC's backoff cap for etcd), added to the backoff step allowed.
+	Reconnect time.Duration
 }
 
 // StartDuringOutage starts a server while its registry is unreachable, for
@@ -143,7 +146,9 @@ func StartDuringOutage(t *testing.T, h Harness, out Outage) {
 	})
 	out.Restore(t)
 	reader := h.newClient(t)
-	took := Poll(t, o.BackoffCap+h.settle(), "the server listed after the outage", func() error {
+	// One backoff step of core, one of the client's reconnection, and the
+	// time a write takes to be listed on a loaded machine.
+	took := Poll(t, o.BackoffCap+out.Reconnect+5*time.Second, "the server listed after the outage", func() error {
 		l, err := reader.dis.Instances(ctxFor(t, h.settle()), svc)
 		if err != nil {
 			return err
@@ -153,7 +158,7 @@ func StartDuringOutage(t *testing.T, h Harness, out Outage) {
 		}
 		return nil
 	})
-	t.Logf("listed %v after the registry came back (backoff cap %v)", took.Round(time.Millisecond), o.BackoffCap)
+	t.Logf("listed %v after the registry came back (core's backoff cap %v, client reconnect %v)", took.Round(time.Millisecond), o.BackoffCap, out.Reconnect)
 	st := server.reg.Status()
 	if len(st) != 1 || st[0].State != core.StateRegistered || st[0].LastWrite.IsZero() {
 		t.Fatalf("status after the outage = %+v, want registered", st)

@@ -1,0 +1,84 @@
+//go:build etcd
+
+package etcd
+
+import (
+	"testing"
+	"time"
+
+	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
+	"github.com/seedforge/discovery/internal/faultproxy"
+)
+
+// proxied is a harness whose drivers all reach srv through one fault proxy.
+func proxied(t *testing.T, base string) (coretest.Harness, *faultproxy.Proxy) {
+	srv := startServer(t)
+	p, err := faultproxy.Start(srv.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return coretest.Harness{
+		NewDriver: func(t testing.TB) core.Driver {
+			d, err := newDriver(Config{Endpoints: []string{p.Addr()}, BasePath: base, Logger: quietLogger()})
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			return d
+		},
+		TTL: testTTL,
+	}, p
+}
+
+// A server started while etcd is unreachable (longer than the dial timeout
+// and the TTL) is registered once etcd answers, without a restart, once.
+func TestStartDuringOutage(t *testing.T) {
+	leakCheck(t)
+	h, p := proxied(t, "/startorder")
+	coretest.StartDuringOutage(t, h, coretest.Outage{
+		Cut:       func(testing.TB) { p.Cut() },
+		Restore:   func(testing.TB) { p.Restore() },
+		Longest:   DefaultDialTimeout,
+		Reconnect: reconnect.Backoff.MaxDelay,
+	})
+}
+
+// Metadata changes racing with refreshes every few milliseconds: etcd ends
+// with the last metadata set.
+func TestMetadataOrder(t *testing.T) {
+	leakCheck(t)
+	h, _ := proxied(t, "/order")
+	coretest.MetadataOrder(t, h)
+}
+
+// Close during an outage deletes the 20 records in parallel under one
+// deregister_timeout.
+func TestCloseDuringOutageIsBounded(t *testing.T) {
+	leakCheck(t)
+	h, p := proxied(t, "/close")
+	d := h.NewDriver(t)
+	defer d.Close()
+	o := testOptions()
+	o.DeregisterTimeout = time.Second
+	reg, err := core.NewRegistrar(d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := reg.Register(ctxT(t, 10*time.Second), instance("Close", 9000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Cut()
+	start := time.Now()
+	err = reg.Close()
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("Close reported no error although etcd was unreachable")
+	}
+	if took >= 2*o.DeregisterTimeout {
+		t.Fatalf("Close of 20 registrations during an outage took %v; the bound is deregister_timeout %v as a whole", took, o.DeregisterTimeout)
+	}
+	t.Logf("Close of 20 registrations during an outage: %v (deregister_timeout %v)", took.Round(time.Millisecond), o.DeregisterTimeout)
+}
