@@ -4,7 +4,6 @@ package etcd
 
 import (
 	"testing"
-	"time"
 
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/core/coretest"
@@ -54,31 +53,8 @@ func TestMetadataOrder(t *testing.T) {
 
 // Close during an outage deletes the 20 records in parallel under one
 // deregister_timeout.
-func TestCloseDuringOutageIsBounded(t *testing.T) {
+func TestCloseDuringOutage(t *testing.T) {
 	leakCheck(t)
 	h, p := proxied(t, "/close")
-	d := h.NewDriver(t)
-	defer d.Close()
-	o := testOptions()
-	o.DeregisterTimeout = time.Second
-	reg, err := core.NewRegistrar(d, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 20 {
-		if err := reg.Register(ctxT(t, 10*time.Second), instance("Close", 9000+i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.Cut()
-	start := time.Now()
-	err = reg.Close()
-	took := time.Since(start)
-	if err == nil {
-		t.Fatal("Close reported no error although etcd was unreachable")
-	}
-	if took >= 2*o.DeregisterTimeout {
-		t.Fatalf("Close of 20 registrations during an outage took %v; the bound is deregister_timeout %v as a whole", took, o.DeregisterTimeout)
-	}
-	t.Logf("Close of 20 registrations during an outage: %v (deregister_timeout %v)", took.Round(time.Millisecond), o.DeregisterTimeout)
+	coretest.CloseDuringOutage(t, h, coretest.Outage{Cut: func(testing.TB) { p.Cut() }, Restore: func(testing.TB) { p.Restore() }})
 }

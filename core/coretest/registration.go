@@ -176,3 +176,32 @@ func StartDuringOutage(t *testing.T, h Harness, out Outage) {
 		t.Fatalf("stored records after the outage = %s, %v; want exactly one", metaString(l), err)
 	}
 }
+
+// CloseDuringOutage registers 20 instances, makes the registry unreachable
+// and closes: the deletes run in parallel under one deregister_timeout, so
+// Close returns well before two of them, and says it failed.
+func CloseDuringOutage(t *testing.T, h Harness, out Outage) {
+	o := h.options()
+	o.DeregisterTimeout = time.Second
+	d := h.NewDriver(t)
+	defer d.Close()
+	reg, err := core.NewRegistrar(d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := h.service(t)
+	for i := range 20 {
+		must(t, reg.Register(ctxFor(t, h.settle()), inst(svc, i)))
+	}
+	out.Cut(t)
+	start := time.Now()
+	err = reg.Close()
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("Close reported no error although no delete was answered")
+	}
+	if took >= 2*o.DeregisterTimeout {
+		t.Fatalf("Close of 20 registrations during an outage took %v; the bound is deregister_timeout %v as a whole", took, o.DeregisterTimeout)
+	}
+	t.Logf("Close of 20 registrations during an outage: %v (deregister_timeout %v)", took.Round(time.Millisecond), o.DeregisterTimeout)
+}
