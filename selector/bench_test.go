@@ -77,3 +77,23 @@ func BenchmarkConsistentHashChange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdate: Update with one instance more or less than the last
+// list, at 10,000 weighted instances, for every selector.
+func BenchmarkUpdate(b *testing.B) {
+	const n = 10000
+	list := instances(n+1, func(i int) core.Metadata {
+		return core.Metadata{"weight": strconv.Itoa(i%5 + 1), "tps": strconv.Itoa(i % 100)}
+	})
+	for _, c := range constructors {
+		b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
+			s := c.new()
+			s.Update(list[:n])
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				s.Update(list[:n+(i+1)%2])
+			}
+		})
+	}
+}

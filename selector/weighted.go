@@ -1,16 +1,19 @@
 package selector
 
 import (
+	"container/heap"
 	"sync/atomic"
 
 	"github.com/seedforge/discovery/core"
 )
 
-// Limits on the precomputed schedule. Building it runs nginx's O(n) step once
-// per schedule entry, so n*period is bounded to keep Update fast, and the
-// period itself is bounded to keep the schedule (4 bytes an entry) small.
+// Limits on the precomputed schedule. nginx's algorithm costs O(n) per
+// schedule entry, so it builds the schedule while n*period stays within
+// maxNginxSteps (a few milliseconds); beyond, stride scheduling builds it in
+// O(period·log n). The period is bounded to keep the schedule (4 bytes an
+// entry) small.
 const (
-	maxScheduleSteps  = 50_000_000
+	maxNginxSteps     = 4 << 20
 	maxSchedulePeriod = 1 << 20
 )
 
@@ -27,13 +30,22 @@ const (
 // Select walks that schedule the way NewRoundRobin walks its list: each P
 // (Go's scheduler slot) keeps its own position, starting at a random one, so
 // Select costs what round robin's does and cores do not fight over a shared
-// counter. A goroutine that stays on one P sees nginx's exact sequence; with
-// several Ps each walks its own rotation of it, so every instance's share
-// stays its weight's to within one call per P and instance. When n*period
-// would exceed 50M steps, or the period 2^20 entries, the weights are first
+// counter. A goroutine sees the schedule's exact sequence; with several Ps
+// each walks its own stretch of it, so every instance's share stays its
+// weight's to within a call or two per P and instance. Cursors survive
+// Update: a new schedule is walked on from the same positions.
+//
+// Large lists and huge weights: while n*period stays within 4M steps the
+// schedule is nginx's to the letter. Beyond (10,000 instances with weights
+// 1-5 have a period of 30,000), it is built by stride scheduling instead:
+// the k-th pick of an instance of weight w sits at (k+1/2)/w of the period,
+// ties to the earlier instance, which gives every instance exactly its
+// weight per period, as evenly spaced as nginx's, in O(period·log n);
+// weights 5,1,1 would give a a a b c a a. When the period (the sum of the
+// weights over their gcd) would exceed 2^20 entries, the weights are first
 // scaled down proportionally (a positive weight stays at least 1): extreme
-// ratios such as 1:10^9 are then approximated, to within about 1/period of
-// the total, instead of making Update slow or the schedule huge.
+// ratios such as 1:10^9 are then approximated, to within about 2^-20 of the
+// total, instead of making the schedule huge.
 func NewWeightedRoundRobin() Selector { return &weighted{seq: newCursors()} }
 
 type weighted struct {
@@ -86,13 +98,20 @@ func smoothSchedule(weights []int) []uint32 {
 	if len(idx) == 0 {
 		return nil
 	}
-	period := normalise(ws, len(weights))
+	period := normalise(ws)
 	if allEqual(ws) {
 		// nginx with equal weights is plain round robin in list order; this
 		// skips the O(n²) build for large lists of unweighted instances.
 		return idx
 	}
+	if period*int64(len(ws)) > maxNginxSteps {
+		return strideSchedule(idx, ws, period)
+	}
+	return nginxSchedule(idx, ws, period)
+}
 
+// nginxSchedule is one period of ngx_http_upstream_get_peer's choices.
+func nginxSchedule(idx []uint32, ws []int64, period int64) []uint32 {
 	sched := make([]uint32, period)
 	cur := make([]int64, len(ws))
 	for step := range sched {
@@ -110,12 +129,54 @@ func smoothSchedule(weights []int) []uint32 {
 	return sched
 }
 
+// strideSchedule places the k-th pick of instance i at virtual time
+// (k+1/2)/ws[i] and lists the picks in time order, ties to the earlier
+// instance: every instance gets exactly its weight per period, evenly spaced.
+func strideSchedule(idx []uint32, ws []int64, period int64) []uint32 {
+	h := &strideHeap{ws: ws, picks: make([]int64, len(ws)), order: make([]int, len(ws))}
+	for i := range h.order {
+		h.order[i] = i
+	}
+	heap.Init(h)
+	sched := make([]uint32, 0, period)
+	for h.Len() > 0 {
+		i := h.order[0]
+		sched = append(sched, idx[i])
+		if h.picks[i]++; h.picks[i] == ws[i] {
+			heap.Pop(h)
+		} else {
+			heap.Fix(h, 0)
+		}
+	}
+	return sched
+}
+
+// strideHeap orders instances by the virtual time of their next pick,
+// (2*picks+1)/(2*w), compared exactly in integers (both factors stay below
+// 2^21 since the period is at most 2^20).
+type strideHeap struct {
+	ws, picks []int64
+	order     []int // heap of instance indexes
+}
+
+func (h *strideHeap) Len() int { return len(h.order) }
+func (h *strideHeap) Less(a, b int) bool {
+	i, j := h.order[a], h.order[b]
+	ti, tj := (2*h.picks[i]+1)*h.ws[j], (2*h.picks[j]+1)*h.ws[i]
+	return ti < tj || ti == tj && i < j
+}
+func (h *strideHeap) Swap(a, b int) { h.order[a], h.order[b] = h.order[b], h.order[a] }
+func (h *strideHeap) Push(any)      { panic("strideHeap: no push") }
+func (h *strideHeap) Pop() any {
+	h.order = h.order[:len(h.order)-1]
+	return nil
+}
+
 // normalise divides ws (all > 0) by their gcd, scales them down if the
-// schedule would be too costly, and returns the period (their sum).
-func normalise(ws []int64, n int) int64 {
+// period would exceed maxSchedulePeriod, and returns the period (their sum).
+func normalise(ws []int64) int64 {
 	divideByGCD(ws)
-	budget := int64(min(maxScheduleSteps/n, maxSchedulePeriod))
-	budget = max(budget, int64(len(ws)))
+	budget := max(int64(maxSchedulePeriod), int64(len(ws)))
 	// A float sum cannot overflow, unlike the exact one with huge weights.
 	var fsum float64
 	for _, w := range ws {
