@@ -240,6 +240,19 @@ func Scrub(s string, secrets []string) string {
 	return s
 }
 
+// errorText is err's text for a status: the secrets scrubbed, every URL
+// in it redacted, bounded in size.
+func errorText(err error, secrets []string) string {
+	words := strings.Fields(Scrub(err.Error(), secrets))
+	for i, w := range words {
+		if strings.Contains(w, "://") {
+			trimmed := strings.Trim(w, `"'()[],;`)
+			words[i] = strings.Replace(w, trimmed, Redact(trimmed), 1)
+		}
+	}
+	return bounded(strings.Join(words, " "))
+}
+
 // RedactError returns err with the secrets scrubbed from its text; errors.Is
 // and errors.As still see the original chain.
 func RedactError(err error, secrets []string) error {

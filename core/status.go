@@ -123,7 +123,7 @@ func (s *regState) snapshot(secrets []string) RegistrationStatus {
 	st := RegistrationStatus{Service: s.base.Service, Addr: s.base.Addr, State: s.state,
 		Since: s.stateSince, LastWrite: s.lastWrite}
 	if s.lastErr != nil {
-		st.LastError = Scrub(s.lastErr.Error(), secrets)
+		st.LastError = errorText(s.lastErr, secrets)
 	}
 	return st
 }

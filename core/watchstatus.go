@@ -96,13 +96,4 @@ func (d *discovery) WatchStatus() []ServiceStatus {
 
 // redactError is err's text for a status: every URL in it goes through
 // Redact, and the whole is bounded.
-func redactError(err error) string {
-	words := strings.Fields(err.Error())
-	for i, w := range words {
-		if strings.Contains(w, "://") {
-			trimmed := strings.Trim(w, `"'()[],;`)
-			words[i] = strings.Replace(w, trimmed, Redact(trimmed), 1)
-		}
-	}
-	return bounded(strings.Join(words, " "))
-}
+func redactError(err error) string { return errorText(err, nil) }
