@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/seedforge/discovery/internal/faultproxy"
 	"github.com/seedforge/discovery/internal/leaktest"
 	"github.com/seedforge/discovery/internal/testserver"
 )
@@ -55,6 +56,35 @@ func TestEtcd(t *testing.T) {
 	})
 
 	t.Run("unreachable", func(t *testing.T) { unreachable(t, "etcd://"+closedPort(t)+"/discovery_cli") })
+
+	t.Run("pending", func(t *testing.T) {
+		// etcd unreachable when register starts, for longer than --timeout:
+		// "pending", then "registered" once etcd answers, without a restart.
+		proxy, err := faultproxy.Start(srv.Endpoint())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Close()
+		proxy.Cut()
+		const addr = "tcp@127.0.0.1:18003"
+		p := startCLI(t, "register", "--json", "--timeout", "1s", "etcd://"+proxy.Addr()+"/discovery_cli", "Late", addr)
+		waitFor(t, step, "pending", func() bool { return strings.Contains(p.stdout.String(), `{"event":"pending","service":"Late"`) })
+		time.Sleep(2 * time.Second) // the outage outlasts --timeout twice over
+		if strings.Contains(p.stdout.String(), `"registered"`) {
+			t.Fatalf("registered while etcd was unreachable:\n%s", p.stdout)
+		}
+		proxy.Restore()
+		waitFor(t, step, "registered after the outage", func() bool {
+			return strings.Contains(p.stdout.String(), `{"event":"registered","service":"Late","addr":"`+addr+`"`)
+		})
+		if r := runCLI(t, "get", url, "Late"); r.code != 0 || !strings.Contains(r.stdout, addr) {
+			t.Errorf("get after the outage: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		p.signal(t, os.Interrupt)
+		if code := p.wait(t, step); code != 0 || !strings.Contains(p.stdout.String(), `{"event":"deregistered",`) {
+			t.Errorf("register after SIGINT: exit %d:\n%s%s", code, p.stdout, p.stderr)
+		}
+	})
 
 	t.Run("password", func(t *testing.T) {
 		// With auth enabled: a wrong password is refused (exit 1), the right

@@ -105,10 +105,19 @@ func unreachable(t *testing.T, url string) {
 		{"get", "--timeout", "2s", url, "Arith"},
 		{"list", "--timeout", "2s", url, "Arith"},
 		{"watch", "--timeout", "2s", url, "Arith"},
-		{"register", "--timeout", "2s", url, "Arith", "tcp@127.0.0.1:18972"},
 	} {
 		r := runCLI(t, args...)
 		wantError(t, r, exitFailure, url)
 		t.Logf("%s: %s", args[0], r.stderr)
 	}
+	// register does not give up: it says the registration is pending and
+	// keeps retrying until written or interrupted; it never says registered.
+	p := startCLI(t, "register", "--timeout", "2s", url, "Arith", "tcp@127.0.0.1:18972")
+	waitFor(t, step, "pending", func() bool { return strings.Contains(p.stdout.String(), "pending Arith tcp@127.0.0.1:18972") })
+	p.signal(t, os.Interrupt)
+	code := p.wait(t, step)
+	if out := p.stdout.String(); strings.Contains(out, "registered") {
+		t.Errorf("register printed registered against an unreachable registry:\n%s", out)
+	}
+	t.Logf("register: exit %d:\n%s%s", code, p.stdout.String(), p.stderr.String())
 }

@@ -47,6 +47,9 @@ func run() error {
 		}
 		defer s.Stop(context.Background())
 		servers = append(servers, s)
+		if err := s.WaitRegistered(ctx); err != nil {
+			return err
+		}
 		fmt.Printf("server %s listening, registered Arith with %s\n", s.Addr, meta)
 	}
 

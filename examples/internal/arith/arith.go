@@ -81,9 +81,30 @@ func Start(url, addr, metadata string) (*Server, error) {
 	return &Server{RPC: s, Plugin: plugin, Reg: reg, Addr: advertised}, nil
 }
 
+// WaitRegistered waits until the Arith registration is written in the
+// registry, or ctx ends (the registry unreachable: the plugin keeps trying).
+func (s *Server) WaitRegistered(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, st := range s.Reg.Status() {
+			if st.Service == "Arith" && st.State == core.StateRegistered {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("arith %s: %w", s.Addr, core.ErrPending)
+		case <-tick.C:
+		}
+	}
+}
+
 // Serve runs Start, prints where it serves, and serves until ctx ends; then
-// it shuts the server down, which deregisters it. Every example server is
-// this function behind its own flags.
+// it shuts the server down, which deregisters it. It says "registered" only
+// once the record is written; a registry that does not answer yet is said
+// so, and the server serves on while core keeps trying. Every example
+// server is this function behind its own flags.
 func Serve(ctx context.Context, addr, url, metadata string, out io.Writer) error {
 	s, err := Start(url, addr, metadata)
 	if err != nil {
@@ -92,7 +113,16 @@ func Serve(ctx context.Context, addr, url, metadata string, out io.Writer) error
 	if url == "" {
 		fmt.Fprintf(out, "serving Arith on %s\n", s.Addr)
 	} else {
-		fmt.Fprintf(out, "serving Arith on %s, registered in %s\n", s.Addr, core.Redact(url))
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.WaitRegistered(wait)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(out, "serving Arith on %s; registration in %s pending (registry not answering), retrying\n", s.Addr, core.Redact(url))
+			err = s.WaitRegistered(ctx)
+		}
+		if err == nil {
+			fmt.Fprintf(out, "serving Arith on %s, registered in %s\n", s.Addr, core.Redact(url))
+		}
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
