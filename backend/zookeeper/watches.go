@@ -125,34 +125,34 @@ func (d *driver) heldWatches() int {
 
 // getW reads the data of path, setting a data watch unless one is held.
 func (d *driver) getW(ctx context.Context, path string) ([]byte, error) {
-	return call(ctx, d, func() ([]byte, error) {
-		pw, at, held := d.beginWatch(path)
-		if held[watchData] {
-			b, _, err := d.conn.Get(path)
-			d.endWatch(path, pw, at, watchData, false)
-			return b, err
-		}
-		d.watchRequests.Add(1)
-		b, _, _, err := d.conn.GetW(path)
-		d.endWatch(path, pw, at, watchData, err == nil)
-		return b, err
-	})
+	return readWatched(ctx, d, path, watchData,
+		func() ([]byte, error) { b, _, err := d.conn.Get(path); return b, err },
+		func() ([]byte, error) { b, _, _, err := d.conn.GetW(path); return b, err })
 }
 
 // childrenW lists the children of path, setting a children watch unless one
 // is held.
 func (d *driver) childrenW(ctx context.Context, path string) ([]string, error) {
-	return call(ctx, d, func() ([]string, error) {
+	return readWatched(ctx, d, path, watchChild,
+		func() ([]string, error) { c, _, err := d.conn.Children(path); return c, err },
+		func() ([]string, error) { c, _, _, err := d.conn.ChildrenW(path); return c, err })
+}
+
+// readWatched reads path with watched, which sets a watch of kind, or with
+// plain when the client holds one already. It runs in call's goroutine, so
+// a watch set by a read its caller abandoned is recorded too.
+func readWatched[T any](ctx context.Context, d *driver, path string, kind watchKind, plain, watched func() (T, error)) (T, error) {
+	return call(ctx, d, func() (T, error) {
 		pw, at, held := d.beginWatch(path)
-		if held[watchChild] {
-			c, _, err := d.conn.Children(path)
-			d.endWatch(path, pw, at, watchChild, false)
-			return c, err
+		if held[kind] {
+			v, err := plain()
+			d.endWatch(path, pw, at, kind, false)
+			return v, err
 		}
 		d.watchRequests.Add(1)
-		c, _, _, err := d.conn.ChildrenW(path)
-		d.endWatch(path, pw, at, watchChild, err == nil)
-		return c, err
+		v, err := watched()
+		d.endWatch(path, pw, at, kind, err == nil)
+		return v, err
 	})
 }
 
