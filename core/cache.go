@@ -84,6 +84,7 @@ func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
 	defer sw.stopHold()
 	bo := Backoff{Base: d.o.BackoffBase, Cap: d.o.BackoffCap}
 	var delay time.Duration // the wait before the current attempt
+	valid := listChecker{log: sw.log}
 	for {
 		opened := time.Now()
 		delivered := false
@@ -99,7 +100,7 @@ func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
 					delivered = true
 					sw.markHealthy()
 				}
-				sw.publish(sortByAddr(list))
+				sw.publish(sortByAddr(valid.check(sw.service, list)))
 			}
 			w.Close()
 		}

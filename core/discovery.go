@@ -72,7 +72,9 @@ func (d *discovery) Instances(ctx context.Context, service string, opts ...Watch
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", service, err)
 	}
-	return f.apply(sortByAddr(list), d.o.Logger.With("service", service)), nil
+	log := d.o.Logger.With("service", service)
+	list = (&listChecker{log: log}).check(service, list)
+	return f.apply(sortByAddr(list), log), nil
 }
 
 func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error) {

@@ -53,6 +53,8 @@ func TestValidate(t *testing.T) {
 		{Service: "Arith", Addr: "tcp@10.0.0.1:8972"},
 		{Service: "Arith", Addr: "unix@/tmp/s.sock"},
 		{Service: "a.b-c_d", Addr: "quic@[::1]:8972"},
+		{Service: "Arith", Addr: "tcp@:8972"},
+		{Service: "Arith", Addr: "tcp@[fe80::1%eth0]:1"},
 	}
 	for _, i := range good {
 		if err := i.Validate(); err != nil {
@@ -69,6 +71,14 @@ func TestValidate(t *testing.T) {
 		{Instance{Service: "A", Addr: "tcp@"}, "nothing after"},
 		{Instance{Service: "A", Addr: "TCP@h:1"}, "lower-case"},
 		{Instance{Service: "A", Addr: "tcp@h 1"}, "white space"},
+		{Instance{Service: "A", Addr: "tcp@h:1/nested"}, "port"},
+		{Instance{Service: "A", Addr: "tcp@h"}, "not host:port"},
+		{Instance{Service: "A", Addr: "tcp@h:0"}, "from 1 to 65535"},
+		{Instance{Service: "A", Addr: "tcp@h:65536"}, "from 1 to 65535"},
+		{Instance{Service: "A", Addr: "tcp@h:+1"}, "from 1 to 65535"},
+		{Instance{Service: "A", Addr: "tcp@h:1\x01"}, "control characters"},
+		{Instance{Service: "A", Addr: "tcp@\xff:1"}, "not UTF-8"},
+		{Instance{Service: "\xff", Addr: "tcp@h:1"}, "not UTF-8"},
 	}
 	for _, c := range bad {
 		i, want := c.i, c.want
@@ -76,5 +86,23 @@ func TestValidate(t *testing.T) {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: %v, want ErrInvalid mentioning %q", i, err, want)
 		}
+	}
+}
+
+// TestBounded: store data in errors and logs is cut, quoted, and says its size.
+func TestBounded(t *testing.T) {
+	if got := Bounded("a\xffb"); got != `"a\xffb"` {
+		t.Errorf("Bounded short = %s", got)
+	}
+	long := strings.Repeat("x", 1<<20)
+	got := Bounded(long)
+	if len(got) > MaxLogged+40 || !strings.HasSuffix(got, "… (1048576 bytes)") {
+		t.Errorf("Bounded of 1 MB = %d bytes: %.80s…", len(got), got)
+	}
+	if v := StoreData(long).LogValue().String(); len(v) > MaxLogged+40 || !strings.HasPrefix(v, "xxx") {
+		t.Errorf("StoreData.LogValue of 1 MB = %d bytes: %.80s…", len(v), v)
+	}
+	if err := ValidateAddr(long); err == nil || len(err.Error()) > 3*MaxLogged {
+		t.Errorf("ValidateAddr of 1 MB: %d bytes of error", len(err.Error()))
 	}
 }

@@ -35,7 +35,7 @@ type Metadata map[string]string
 func ParseMetadata(s string) (Metadata, error) {
 	v, err := url.ParseQuery(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: metadata %q is not a URL query string: %v", ErrInvalid, s, err)
+		return nil, fmt.Errorf("%w: metadata %s is not a URL query string: %v", ErrInvalid, Bounded(s), err)
 	}
 	m := make(Metadata, len(v))
 	for k, vals := range v {

@@ -262,14 +262,10 @@ func (d *catalogDriver) instance(service string, e *api.ServiceEntry) (core.Inst
 			host = e.Node.Address
 		}
 		if host == "" || s.Port <= 0 {
-			d.log.Warn("discovery: consul: skipping a service with no address", "service", service, "id", s.ID)
+			d.log.Warn("discovery: consul: skipping a service with no address", "service", service, "id", core.StoreData(s.ID))
 			return core.Instance{}, false
 		}
 		addr = "tcp@" + net.JoinHostPort(host, strconv.Itoa(s.Port))
-	}
-	if err := core.ValidateAddr(addr); err != nil {
-		d.log.Warn("discovery: consul: skipping a service whose address is not network@host:port", "service", service, "id", s.ID, "err", err)
-		return core.Instance{}, false
 	}
 	return core.Instance{Service: service, Addr: addr, Meta: meta}, true
 }

@@ -209,7 +209,7 @@ func (d *kvDriver) fetch(service string) fetchFunc {
 			if err != nil {
 				if warned[p.Key] != p.ModifyIndex {
 					warned[p.Key] = p.ModifyIndex
-					d.log.Warn("discovery: consul kv: skipping a key that is not an instance", "key", p.Key, "err", err)
+					d.log.Warn("discovery: consul kv: skipping a key whose value is not metadata", "key", core.StoreData(p.Key), "err", err)
 				}
 				continue
 			}
@@ -228,9 +228,6 @@ func parseKV(service, prefix string, p *api.KVPair) (core.Instance, error) {
 	addr := strings.TrimPrefix(p.Key, prefix)
 	if addr == "" {
 		return core.Instance{}, nil
-	}
-	if err := core.ValidateAddr(addr); err != nil {
-		return core.Instance{}, err
 	}
 	meta, err := core.ParseMetadata(string(p.Value))
 	if err != nil {

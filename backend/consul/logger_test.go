@@ -22,7 +22,7 @@ func TestOpenerUsesTargetLogger(t *testing.T) {
 	a := sharedAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := rawAPI(t, a, "").KV().Put(&api.KVPair{Key: "logged/S/not-an-address", Value: []byte("x")}, nil); err != nil {
+	if _, err := rawAPI(t, a, "").KV().Put(&api.KVPair{Key: "logged/S/tcp@127.0.0.1:1", Value: []byte("%zz")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var buf proctest.Buffer
@@ -36,7 +36,7 @@ func TestOpenerUsesTargetLogger(t *testing.T) {
 	if _, err := d.List(ctx, "S"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), "not-an-address") {
+	if !strings.Contains(buf.String(), "tcp@127.0.0.1:1") {
 		t.Fatalf("the skipped key was not logged through the Target's logger: %q", buf.String())
 	}
 }

@@ -331,17 +331,14 @@ func (d *driver) List(ctx context.Context, service string) ([]core.Instance, err
 	return list, nil
 }
 
-// parse turns one key/value under prefix into an instance. Keys that are not
-// an address and values that are not metadata are logged and skipped.
+// parse turns one key/value under prefix into an instance. Values that are
+// not metadata are logged (bounded) and skipped; core keeps out keys that
+// are not an instance's address.
 func (d *driver) parse(service, prefix string, key, value []byte) (core.Instance, bool) {
 	addr := strings.TrimPrefix(string(key), prefix)
-	if err := core.ValidateAddr(addr); err != nil {
-		d.log.Warn("discovery: etcd: skipping a key that is not an instance", "key", string(key), "err", err)
-		return core.Instance{}, false
-	}
 	meta, err := core.ParseMetadata(string(value))
 	if err != nil {
-		d.log.Warn("discovery: etcd: skipping an instance whose value is not metadata", "key", string(key), "err", err)
+		d.log.Warn("discovery: etcd: skipping an instance whose value is not metadata", "key", core.StoreData(string(key)), "err", err)
 		return core.Instance{}, false
 	}
 	return core.Instance{Service: service, Addr: addr, Meta: meta}, true

@@ -19,7 +19,7 @@ func TestOpenerUsesTargetLogger(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
 	ctx := ctxT(t, time.Minute)
-	if _, err := rawClient(t, srv.endpoint()).Put(ctx, "/logged/S/not-an-address", "x"); err != nil {
+	if _, err := rawClient(t, srv.endpoint()).Put(ctx, "/logged/S/tcp@127.0.0.1:1", "%zz"); err != nil {
 		t.Fatal(err)
 	}
 	rec := &logRecorder{}
@@ -31,7 +31,7 @@ func TestOpenerUsesTargetLogger(t *testing.T) {
 	if _, err := d.List(ctx, "S"); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(rec.all(), func(s string) bool { return strings.Contains(s, "not an instance") }) {
+	if !slices.ContainsFunc(rec.all(), func(s string) bool { return strings.Contains(s, "not metadata") }) {
 		t.Fatalf("the skipped key was not logged through the Target's logger: %v", rec.all())
 	}
 }

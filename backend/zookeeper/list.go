@@ -43,7 +43,7 @@ func (d *driver) List(ctx context.Context, service string) ([]core.Instance, err
 			continue // deleted since the listing
 		}
 		if inst, err := parseNode(service, r.name, r.data); err != nil {
-			d.log.Warn("zookeeper: skipping an unreadable instance node", "path", dir+"/"+r.name, "err", err)
+			d.log.Warn("zookeeper: skipping an unreadable instance node", "path", core.StoreData(dir+"/"+r.name), "err", err)
 		} else {
 			out = append(out, inst)
 		}

@@ -58,17 +58,15 @@ func validNodeName(name string) error {
 	return nil
 }
 
-// parseNode turns an instance node into an Instance, or says why it can't.
+// parseNode turns an instance node into an Instance, or says why it can't;
+// core keeps out names that are not an instance's address.
 func parseNode(service, name string, data []byte) (core.Instance, error) {
 	addr, err := decodeAddr(name)
 	if err != nil {
-		return core.Instance{}, fmt.Errorf("node name %q is not an escaped address: %v", name, err)
-	}
-	if err := core.ValidateAddr(addr); err != nil {
-		return core.Instance{}, err
+		return core.Instance{}, fmt.Errorf("node name %s is not an escaped address: %v", core.Bounded(name), err)
 	}
 	if !utf8.Valid(data) {
-		return core.Instance{}, fmt.Errorf("data of %q is not text (%d bytes)", name, len(data))
+		return core.Instance{}, fmt.Errorf("data %s is not text", core.Bounded(string(data)))
 	}
 	meta, err := core.ParseMetadata(string(data))
 	if err != nil {

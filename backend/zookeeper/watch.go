@@ -262,7 +262,7 @@ func (w *watcher) loadNodes(ctx context.Context, names []string) error {
 		}
 		inst, err := parseNode(w.service, r.name, r.data)
 		if err != nil {
-			w.d.log.Warn("zookeeper: skipping an unreadable instance node", "path", w.dir+"/"+r.name, "err", err)
+			w.d.log.Warn("zookeeper: skipping an unreadable instance node", "path", core.StoreData(w.dir+"/"+r.name), "err", err)
 			w.nodes[r.name] = &node{}
 			continue
 		}

@@ -166,11 +166,6 @@ func TestDataChangesAndGarbage(t *testing.T) {
 	if !slices.Equal(addrs(l), []string{a.Addr, "tcp@127.0.0.1:1004"}) {
 		t.Fatalf("Instances: %v", addrs(l))
 	}
-	list, err := cli.d.List(ctx, "svc")
-	must(t, err)
-	if len(list) != 2 {
-		t.Fatalf("List returned %d instances, want the 2 valid ones: %+v", len(list), list)
-	}
 	poll(t, 5*time.Second, "a warning per garbage node", func() error {
 		for _, name := range []string{"junk", "1002", "1003", "%zz", "unix@"} {
 			if !strings.Contains(log.String(), name) {
