@@ -23,3 +23,6 @@ func WatchRequests(d core.Driver) int64 { return d.(*driver).watchRequests.Load(
 
 // HeldWatches counts the watches the driver records its client holding.
 func HeldWatches(d core.Driver) int { return d.(*driver).heldWatches() }
+
+// Server returns the server a driver made by New is connected to.
+func Server(d core.Driver) string { return d.(*driver).conn.Server() }
