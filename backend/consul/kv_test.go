@@ -49,10 +49,10 @@ func TestKVGarbageSkipped(t *testing.T) {
 	putRaw("seedforge_test/"+svc+"/", "")
 	putRaw("seedforge_test/"+svc+"x/tcp@127.0.0.1:34009", "")
 
-	l, err := d.List(ctx, svc)
+	l, err := dis.Instances(ctx, svc)
 	must(t, err)
 	if got := coretest.Addrs(l); len(got) != 1 || got[0] != good || l[0].Meta["weight"] != "2" {
-		t.Fatalf("List = %v, want only %s with weight 2", got, good)
+		t.Fatalf("Instances = %v, want only %s with weight 2", got, good)
 	}
 	ch, err := dis.Watch(ctx, svc)
 	must(t, err)

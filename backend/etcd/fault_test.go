@@ -465,7 +465,8 @@ func TestCompactionWhileWatching(t *testing.T) {
 }
 
 // TestGarbageUnderPrefix: values that are not metadata and keys that are not
-// instances are skipped with a warning, never a panic or a lost list.
+// instances are skipped with a warning (the driver skips the values, core the
+// keys), never a panic or a lost list.
 func TestGarbageUnderPrefix(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
@@ -493,36 +494,36 @@ func TestGarbageUnderPrefix(t *testing.T) {
 	}
 	rec := &logRecorder{}
 	d := newDriverT(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: base, Logger: slogOf(rec)})
+	o := testOptions()
+	o.Logger = slogOf(rec)
+	dis, err := core.NewDiscovery(d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dis.Close()
 	want := []string{good, "unix@/tmp/rpcx.sock"}
-	list, err := d.List(ctx, "S")
+	list, err := dis.Instances(ctx, "S", core.IncludeInactive())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := sortedAddrs(list); !slices.Equal(got, want) {
-		t.Fatalf("List = %v, want %v", got, want)
+		t.Fatalf("Instances = %v, want %v", got, want)
 	}
-	for _, k := range []string{prefix + bad, prefix + "no-address", prefix + "TCP@127.0.0.1:3"} {
-		if !rec.contains("key=" + k + " ") {
+	for _, k := range []string{prefix + bad, "no-address", "TCP@127.0.0.1:3", "tcp@127.0.0.1:4 x"} {
+		if !rec.contains(k) {
 			t.Errorf("no warning about %s; log: %v", k, rec.all())
 		}
 	}
-	w, err := d.Watch(ctx, "S")
+	ch, err := dis.Watch(ctx, "S", core.IncludeInactive())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
-	list, err = w.Next(ctx)
-	if err != nil || !slices.Equal(sortedAddrs(list), want) {
-		t.Fatalf("first Next %v %v", sortedAddrs(list), err)
-	}
+	recv(t, ch, 10*time.Second, "the valid instances", hasAddrs(want...))
 	// A good instance whose value turns to garbage leaves the list…
 	if _, err := raw.Put(ctx, prefix+good, "%%%"); err != nil {
 		t.Fatal(err)
 	}
-	list, err = w.Next(ctx)
-	if err != nil || !slices.Equal(sortedAddrs(list), []string{"unix@/tmp/rpcx.sock"}) {
-		t.Fatalf("after garbage value: %v %v", sortedAddrs(list), err)
-	}
+	recv(t, ch, 10*time.Second, "the unix instance alone", hasAddrs("unix@/tmp/rpcx.sock"))
 	// …stray keys change nothing, and the next real change still arrives.
 	if _, err := raw.Put(ctx, prefix+"still-no-address", "x"); err != nil {
 		t.Fatal(err)
@@ -530,10 +531,7 @@ func TestGarbageUnderPrefix(t *testing.T) {
 	if _, err := raw.Put(ctx, prefix+good, "weight=7"); err != nil {
 		t.Fatal(err)
 	}
-	list, err = w.Next(ctx)
-	if err != nil || !slices.Equal(sortedAddrs(list), want) {
-		t.Fatalf("after repair: %v %v", sortedAddrs(list), err)
-	}
+	list = recv(t, ch, 10*time.Second, "after repair", hasAddrs(want...))
 	for _, in := range list {
 		if in.Addr == good && in.Meta["weight"] != "7" {
 			t.Fatalf("metadata %v", in.Meta)

@@ -225,7 +225,13 @@ type client struct {
 
 func newClient(t testing.TB, d core.Driver, ttl time.Duration) *client {
 	t.Helper()
-	o := core.Options{TTL: ttl, BackoffBase: 20 * time.Millisecond, BackoffCap: 500 * time.Millisecond, Logger: newTestLog(t).logger()}
+	return newClientLog(t, d, ttl, newTestLog(t).logger())
+}
+
+// newClientLog is newClient with core logging to log.
+func newClientLog(t testing.TB, d core.Driver, ttl time.Duration, log *slog.Logger) *client {
+	t.Helper()
+	o := core.Options{TTL: ttl, BackoffBase: 20 * time.Millisecond, BackoffCap: 500 * time.Millisecond, Logger: log}
 	reg, err := core.NewRegistrar(d, o)
 	must(t, err)
 	dis, err := core.NewDiscovery(d, o)

@@ -122,7 +122,7 @@ func TestDataChangesAndGarbage(t *testing.T) {
 	const base = "/garbage"
 	srvSide := newClient(t, newDriver(t, zookeeper.Config{Servers: []string{srv.Addr()}, BasePath: base}), 2*time.Second)
 	log := newTestLog(t)
-	cli := newClient(t, newDriver(t, zookeeper.Config{Servers: []string{srv.Addr()}, BasePath: base, Logger: log.logger()}), 2*time.Second)
+	cli := newClientLog(t, newDriver(t, zookeeper.Config{Servers: []string{srv.Addr()}, BasePath: base, Logger: log.logger()}), 2*time.Second, log.logger())
 
 	a := core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:1001", Meta: core.Metadata{"weight": "1"}}
 	must(t, srvSide.reg.Register(ctx, a))
