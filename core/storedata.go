@@ -44,7 +44,7 @@ func (s StoreData) LogValue() slog.Value {
 // this is decided for every backend. Each bad entry is logged once while it
 // stays in the lists of one watch, not at every change.
 type listChecker struct {
-	log    *slog.Logger // with the service
+	log    *slog.Logger    // with the service
 	warned map[string]bool // the bad addresses of the last list
 }
 
