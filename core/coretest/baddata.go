@@ -1,15 +1,14 @@
 package coretest
 
 import (
-	"bytes"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/internal/proctest"
 )
 
 // BadData is what a backend's test writes into its store with the raw
@@ -36,7 +35,7 @@ const MaxLogLine = 12 * core.MaxLogged
 // Instances and Watch list only the valid ones, every log line stays
 // bounded, and each piece of garbage is named in a warning.
 func BadRecords(t *testing.T, bad BadData) {
-	var logs lineLog
+	var logs proctest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	svc := "baddata"
 	bad.Write(t, svc)
@@ -64,32 +63,16 @@ func BadRecords(t *testing.T, bad BadData) {
 	if got := Addrs(<-ch); !slices.Equal(got, want) {
 		t.Fatalf("Watch listed %q, want only the valid %q", got, want)
 	}
-	for _, line := range logs.lines() {
+	for _, line := range lines(&logs) {
 		if len(line) > MaxLogLine {
 			t.Errorf("a log line of %d bytes (more than %d): %.300s…", len(line), MaxLogLine, line)
 		}
 	}
 	for _, name := range bad.Named {
-		if !slices.ContainsFunc(logs.lines(), func(l string) bool { return strings.Contains(l, name) }) {
-			t.Errorf("no warning names %q; logs:\n%s", name, strings.Join(logs.lines(), "\n"))
+		if !slices.ContainsFunc(lines(&logs), func(l string) bool { return strings.Contains(l, name) }) {
+			t.Errorf("no warning names %q; logs:\n%s", name, strings.Join(lines(&logs), "\n"))
 		}
 	}
 }
 
-// lineLog collects log output line by line.
-type lineLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lineLog) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.buf.String()), "\n")
-}
+func lines(b *proctest.Buffer) []string { return strings.Split(strings.TrimSpace(b.String()), "\n") }

@@ -156,11 +156,10 @@ func (s *Server) waitServing() {
 // Stop ends the server by its PID: SIGTERM, then SIGKILL after 10s.
 // Start already arranged it for the end of the test.
 func (s *Server) Stop() {
-	if s.cmd == nil {
+	cmd := s.take()
+	if cmd == nil {
 		return
 	}
-	cmd := s.cmd
-	s.cmd = nil
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -288,13 +287,17 @@ func (e *Ensemble) Leader() int {
 
 // Kill ends the server with SIGKILL, as a crash would, and reaps it.
 func (s *Server) Kill() {
-	if s.cmd == nil {
-		return
+	if cmd := s.take(); cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	}
+}
+
+// take returns the running process, if any, which is no longer s's.
+func (s *Server) take() *exec.Cmd {
 	cmd := s.cmd
 	s.cmd = nil
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	return cmd
 }
 
 // Start starts a stopped or killed server again on its port and data.
