@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"fmt"
 	"sync"
 )
 
@@ -27,6 +26,10 @@ type Discovery interface {
 	// healthy or stale since when, the last error, the instance count, and
 	// whether self-preservation holds back a loss.
 	WatchStatus() []ServiceStatus
+	// Services lists every service of the store, sorted, with the number of
+	// instances Instances would return. Backends that cannot enumerate
+	// services answer with an error wrapping ErrUnsupported that says why.
+	Services(ctx context.Context, opts ...WatchOption) ([]ServiceCount, error)
 	// Close ends every watch and closes every channel.
 	Close() error
 }
@@ -55,26 +58,11 @@ func (d *discovery) Instances(ctx context.Context, service string, opts ...Watch
 	if err := validateService(d.d, service); err != nil {
 		return nil, err
 	}
-	f := newFilterSet(d.o, opts)
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, ErrClosed
-	}
-	sw := d.services[service]
-	d.mu.Unlock()
-	if sw != nil {
-		if list, known := sw.current(); known {
-			return f.apply(list, sw.log), nil
-		}
-	}
-	list, err := d.d.List(ctx, service)
+	list, err := d.rawList(ctx, service)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", service, err)
+		return nil, err
 	}
-	log := d.o.Logger.With("service", service)
-	list = (&listChecker{log: log}).check(service, list)
-	return f.apply(sortByAddr(list), log), nil
+	return newFilterSet(d.o, opts).apply(list, d.o.Logger.With("service", service)), nil
 }
 
 func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error) {

@@ -59,6 +59,22 @@ func (d *driver) List(_ context.Context, service string) ([]core.Instance, error
 	return d.s.list(service), nil
 }
 
+// Services names the services that hold at least one record.
+func (d *driver) Services(context.Context) ([]string, error) {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	if d.s.down != nil {
+		return nil, d.s.down
+	}
+	var out []string
+	for name, sv := range d.s.services {
+		if len(sv.records) > 0 {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
 func (d *driver) Watch(_ context.Context, service string) (core.Watcher, error) {
 	d.s.mu.Lock()
 	defer d.s.mu.Unlock()

@@ -28,7 +28,6 @@ func TestUsageErrors(t *testing.T) {
 		{"missing URL", []string{"get"}, []string{"get: missing URL"}},
 		{"missing service", []string{"get", static}, []string{"get: missing service"}},
 		{"extra argument", []string{"get", static, "A", "B"}, []string{`unexpected argument "B"`}},
-		{"list without service", []string{"list", static}, []string{"list needs a service name: the driver API lists one service"}},
 		{"watch missing service", []string{"watch", static}, []string{"watch: missing service"}},
 		{"register missing address", []string{"register", "etcd://127.0.0.1:1", "A"}, []string{"register: missing network@addr"}},
 		{"bad address", []string{"register", "etcd://127.0.0.1:1", "A", "127.0.0.1:8972"}, []string{"no network@ prefix", "tcp@host:port"}},
@@ -83,7 +82,7 @@ func TestHelp(t *testing.T) {
 		name string
 		want []string
 	}{
-		{"list", []string{"URL [service]", "no call that\nenumerates services", "--json", "--timeout duration", "(default 10s)"}},
+		{"list", []string{"URL [service]", "every service of the registry", "--json", "--timeout duration", "(default 10s)"}},
 		{"get", []string{"URL service", "inactive", "--json", "--timeout duration"}},
 		{"watch", []string{"URL service", "SIGINT or SIGTERM", "NDJSON", "--timeout duration"}},
 		{"register", []string{"URL service network@addr", "--meta key=value", "--ttl duration", "deregisters"}},
@@ -203,5 +202,13 @@ func TestSecretsNotPrinted(t *testing.T) {
 		if strings.Contains(r.stderr+r.stdout, secret) {
 			t.Errorf("%q printed the password: %s", args, r.stderr)
 		}
+	}
+}
+
+// TestListServicesStatic: a fixed list serves every name, shown as "*".
+func TestListServicesStatic(t *testing.T) {
+	r := runCLI(t, "list", "multi://tcp@127.0.0.1:1,tcp@127.0.0.1:2")
+	if r.code != 0 || !containsFields(r.stdout, "SERVICE", "INSTANCES") || !containsFields(r.stdout, "*", "2") {
+		t.Fatalf("exit %d, stderr %q:\n%s", r.code, r.stderr, r.stdout)
 	}
 }

@@ -50,6 +50,16 @@ func registryFlow(t *testing.T, url, service string) {
 		t.Fatalf("list table lacks %s with its metadata:\n%s", addr, r.stdout)
 	}
 
+	// Without a service, list shows every service with its count.
+	r = runCLI(t, "list", url)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "SERVICE ") || !containsFields(r.stdout, service, "1") {
+		t.Fatalf("list without service: exit %d, stderr %q:\n%s", r.code, r.stderr, r.stdout)
+	}
+	r = runCLI(t, "list", "--json", url)
+	if r.code != 0 || !strings.Contains(r.stdout, `{"service":"`+service+`","instances":1}`) {
+		t.Fatalf("list --json without service: exit %d, stderr %q:\n%s", r.code, r.stderr, r.stdout)
+	}
+
 	waitFor(t, step, "watch to show the instance", func() bool {
 		l := watch.lists(t)
 		in, ok := find(l[len(l)-1], addr)
@@ -104,6 +114,7 @@ func unreachable(t *testing.T, url string) {
 	for _, args := range [][]string{
 		{"get", "--timeout", "2s", url, "Arith"},
 		{"list", "--timeout", "2s", url, "Arith"},
+		{"list", "--timeout", "2s", url},
 		{"watch", "--timeout", "2s", url, "Arith"},
 	} {
 		r := runCLI(t, args...)

@@ -17,11 +17,11 @@ state is "inactive" are left out, and the URL's group=/version= options
 filter the list. Use 'discovery get' to see every record, inactive ones
 included.
 
-Without a service there is nothing to list: the driver API every backend
-implements lists the instances of one named service and has no call that
-enumerates services, so 'discovery list URL' is a usage error (exit 2)
-rather than a guess that would work on some backends only.`,
-	jsonDoc:    "(an array of {service, addr, meta})",
+Without a service it prints every service of the registry with its number
+of instances (counted as above). Backends whose store cannot enumerate
+services (mdns) say so (exit 2); p2p and multi serve one list under every
+name and show it as the service "*".`,
+	jsonDoc:    "(an array of {service, addr, meta}; without a service, an array of {service, instances})",
 	timeoutDoc: "how long to wait for the registry, connecting included",
 	run:        runList,
 }
@@ -31,10 +31,26 @@ func runList(ctx context.Context, e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) < 2 {
-		return usageErrorf("", "list needs a service name: the driver API lists one service (no backend call enumerates services); usage: discovery list [flags] URL service")
+	if len(pos) == 1 {
+		return showServices(ctx, e, o, pos[0])
 	}
 	return show(ctx, e, c, o, pos[0], pos[1])
+}
+
+// showServices prints every service with its instance count.
+func showServices(ctx context.Context, e *env, o *options, rawURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	cl, err := e.open(ctx, o, rawURL, discovery.Config{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	services, err := cl.Services(ctx)
+	if err != nil {
+		return e.failed(ctx, o, "list services of "+core.Redact(rawURL), err)
+	}
+	return e.printServices(o, services)
 }
 
 // show prints the instances of service once; inactive ones only for get.

@@ -8,7 +8,8 @@
 //
 // Exit status: 0 success, 1 registry failure (unreachable, timeout,
 // refused), 2 usage error (unknown command or flag, missing or extra
-// argument, bad URL, address, metadata or ttl). Errors are one line on
+// argument, bad URL, address, metadata or ttl, a command the backend
+// cannot do). Errors are one line on
 // stderr starting with "discovery: "; secrets of the URL never appear.
 package main
 
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "discovery: "+e.oneLine(err.Error()))
 	var u *usageError
-	if errors.As(err, &u) || errors.Is(err, core.ErrInvalid) {
+	if errors.As(err, &u) || errors.Is(err, core.ErrInvalid) || errors.Is(err, core.ErrUnsupported) {
 		return exitUsage
 	}
 	return exitFailure

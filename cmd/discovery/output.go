@@ -53,6 +53,27 @@ func (e *env) printList(o *options, service string, list []core.Instance) error 
 	return writeTable(e.stdout, list)
 }
 
+// printServices prints every service with its instance count: a JSON array
+// of {service, instances}, or a table.
+func (e *env) printServices(o *options, services []core.ServiceCount) error {
+	if o.json {
+		if services == nil {
+			services = []core.ServiceCount{}
+		}
+		return writeJSONLine(e.stdout, services)
+	}
+	if len(services) == 0 {
+		_, err := fmt.Fprintln(e.stdout, "no services")
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tINSTANCES")
+	for _, s := range services {
+		fmt.Fprintf(tw, "%s\t%d\n", s.Service, s.Instances)
+	}
+	return tw.Flush()
+}
+
 // printUpdate prints one list of a watch: a JSON array per line, or a
 // timestamped table.
 func (e *env) printUpdate(o *options, service string, list []core.Instance) error {

@@ -36,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 		{"BadInputAndClosed", "registry", testBadInput},
 		{"StaticList", "static", testStatic},
 		{"StaticUpdate", "static", testStaticUpdate},
+		{"Services", "all", testServices},
 		{"CloseEndsWatches", "all", testCloseEndsWatches},
 	}
 	for _, tc := range tests {

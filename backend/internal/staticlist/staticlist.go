@@ -142,3 +142,9 @@ func (w *watcher) Close() error {
 	w.once.Do(func() { close(w.stop) })
 	return nil
 }
+
+// Services reports core.AnyService: the list is served under every name, so
+// there are no service names to enumerate.
+func (d *Driver) Services(context.Context) ([]string, error) {
+	return []string{core.AnyService}, nil
+}
