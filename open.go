@@ -62,8 +62,17 @@ func openContext(ctx context.Context, rawURL string, cfg Config) (*Client, error
 		return nil, fmt.Errorf("%w: unknown scheme %q in %s; known schemes: %s", core.ErrInvalid, t.Scheme, core.Redact(rawURL), knownSchemes())
 	}
 	p := core.NewParams(t.Query)
+	if err := p.Repeated(); err != nil {
+		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
+	}
 	if cfg, err = policyParams(p, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
+	}
+	if b.Options != nil {
+		p.Declare(b.Options...)
+		if err := p.Unknown(); err != nil {
+			return nil, fmt.Errorf("%s: %w", core.Redact(rawURL), err)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

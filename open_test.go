@@ -33,6 +33,7 @@ func TestOpenErrors(t *testing.T) {
 		{"p2p://127.0.0.1:8972", []string{"no network@ prefix"}},
 		{"p2p://tcp@h1:1,tcp@h2:2", []string{"exactly one address", "multi://"}},
 		{"multi://", []string{"no server address"}},
+		{"inprocess://a?group=x&group=y", []string{"given more than once: group (x, y)", "give each option once"}},
 	}
 	for _, c := range cases {
 		_, err := discovery.Open(c.url)

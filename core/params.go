@@ -1,6 +1,8 @@
 package core
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,8 +12,10 @@ import (
 // Params hands out URL query parameters and remembers which ones were read,
 // so that a misspelt option is an error instead of being silently ignored.
 type Params struct {
-	values map[string][]string
-	read   map[string]bool
+	values     map[string][]string
+	read       map[string]bool
+	declared   map[string]bool // nil: the backend declared nothing
+	undeclared []string        // read although not declared: a backend bug
 }
 
 // NewParams wraps a parsed query.
@@ -21,7 +25,7 @@ func NewParams(q map[string][]string) *Params {
 
 // String returns the value of key, or def when it is absent.
 func (p *Params) String(key, def string) string {
-	p.read[key] = true
+	p.markRead(key)
 	if v, ok := p.values[key]; ok && len(v) > 0 {
 		return v[0]
 	}
@@ -30,7 +34,7 @@ func (p *Params) String(key, def string) string {
 
 // Has reports whether key was given, and marks it read.
 func (p *Params) Has(key string) bool {
-	p.read[key] = true
+	p.markRead(key)
 	_, ok := p.values[key]
 	return ok
 }
@@ -47,6 +51,19 @@ func (p *Params) Duration(key string, def time.Duration) (time.Duration, error) 
 	}
 	if d <= 0 {
 		return 0, errorf("option %s=%s must be positive, e.g. %s=10s", key, s, key)
+	}
+	return d, nil
+}
+
+// DurationIn is Duration within [lo, hi]; why names whose rule it is, for
+// the error ("ZooKeeper servers clamp it to …").
+func (p *Params) DurationIn(key string, def, lo, hi time.Duration, why string) (time.Duration, error) {
+	d, err := p.Duration(key, def)
+	if err != nil || d == def {
+		return d, err
+	}
+	if d < lo || d > hi {
+		return 0, errorf("option %s=%s is out of range: it must be between %v and %v (%s)", key, p.values[key][0], lo, hi, why)
 	}
 	return d, nil
 }
@@ -90,12 +107,77 @@ func (p *Params) Int(key string, def int) (int, error) {
 	return n, nil
 }
 
+func (p *Params) markRead(key string) {
+	if p.declared != nil && !p.declared[key] && !p.read[key] {
+		p.undeclared = append(p.undeclared, key)
+	}
+	p.read[key] = true
+}
+
+// Repeated returns an error naming the options given more than once: each
+// takes one value, and keeping one would silently drop the other.
+func (p *Params) Repeated() error {
+	var twice []string
+	for k, v := range p.values {
+		if len(v) < 2 {
+			continue
+		}
+		// Values only of options known to be public; names only if they
+		// look like option names (either may be a mistyped secret).
+		shown := fmt.Sprintf("%d times", len(v))
+		if publicOptions[k] {
+			shown = strings.Join(v, ", ")
+		}
+		if !isOptionName(k) {
+			k = redacted
+		}
+		twice = append(twice, fmt.Sprintf("%s (%s)", k, shown))
+	}
+	if len(twice) == 0 {
+		return nil
+	}
+	slices.Sort(twice)
+	return errorf("option(s) given more than once: %s; give each option once", strings.Join(twice, "; "))
+}
+
+// Declare names the options the caller will read besides those already
+// read, so that Unknown can report a misspelt option before anything
+// interprets the others (a typo then reads as a typo, not as the error the
+// missing option causes). Reading an option not declared is a bug of the
+// backend, reported by Unread.
+func (p *Params) Declare(names ...string) {
+	p.declared = map[string]bool{}
+	for k := range p.read {
+		p.declared[k] = true
+	}
+	for _, k := range names {
+		p.declared[k] = true
+	}
+}
+
+// Unknown returns an error naming every given option that is neither read
+// nor declared, with the known ones; nil before Declare.
+func (p *Params) Unknown() error {
+	if p.declared == nil {
+		return nil
+	}
+	return p.unknown(p.declared)
+}
+
 // Unread returns an error naming every given parameter nobody read, with the
 // list of those that are understood.
 func (p *Params) Unread() error {
+	if len(p.undeclared) > 0 {
+		slices.Sort(p.undeclared)
+		return fmt.Errorf("discovery: the backend read option(s) %s without declaring them in core.Backend.Options (a bug of the backend)", strings.Join(p.undeclared, ", "))
+	}
+	return p.unknown(p.read)
+}
+
+func (p *Params) unknown(known map[string]bool) error {
 	var unknown []string
 	for k := range p.values {
-		if !p.read[k] {
+		if !known[k] {
 			if !isOptionName(k) {
 				k = redacted // may be a piece of a mistyped secret
 			}
@@ -106,10 +188,5 @@ func (p *Params) Unread() error {
 		return nil
 	}
 	slices.Sort(unknown)
-	var known []string
-	for k := range p.read {
-		known = append(known, k)
-	}
-	slices.Sort(known)
-	return errorf("unknown option(s) %s; known options: %s", strings.Join(unknown, ", "), strings.Join(known, ", "))
+	return errorf("unknown option(s) %s; known options: %s", strings.Join(unknown, ", "), strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 }

@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// TLSOptions are the options TLS reads, for core.Backend.Options.
+var TLSOptions = []string{"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "tls_insecure_skip_verify"}
+
 // TLS reads the options tls, tls_ca, tls_cert, tls_key, tls_server_name and
 // tls_insecure_skip_verify, shared by every networked backend. It returns
 // nil, meaning plain connections, when none is given; any of them turns TLS

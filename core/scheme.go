@@ -27,6 +27,12 @@ type Backend struct {
 	// AddressList marks schemes whose authority is a list of rpcx addresses
 	// (multi://tcp@h1:1,tcp@h2:2): an '@' there is no user information.
 	AddressList bool
+	// Options names the query options Open reads, besides the policy
+	// options every backend shares (TLSOptions included when it calls
+	// Params.TLS). When set, an unknown option is reported before Open runs,
+	// so a misspelt option is named as such instead of surfacing as the
+	// error its absence causes. Reading an undeclared option fails the open.
+	Options []string
 }
 
 var (

@@ -84,7 +84,8 @@ type Config struct {
 }
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "consul", SecretUser: true, Open: open})
+	core.RegisterBackend(core.Backend{Scheme: "consul", SecretUser: true, Open: open,
+		Options: append([]string{"mode", "dc", "wait", "min_query_interval", "deregister_critical_after"}, core.TLSOptions...)})
 }
 
 // New returns a driver on the agent cfg names. It does not touch the network:
@@ -205,7 +206,7 @@ func basePath(mode Mode, p string) (string, error) {
 	trimmed := strings.Trim(p, "/")
 	if mode == ModeCatalog {
 		if trimmed != "" {
-			return "", fmt.Errorf("%w: consul base path %q only applies to mode=kv; catalog mode registers agent services, which have no path", core.ErrInvalid, p)
+			return "", fmt.Errorf("%w: consul base path %q only applies to mode=kv; catalog mode registers agent services, which have no path: drop the path (consul://host:8500?mode=catalog) or the mode (a path means mode=kv)", core.ErrInvalid, p)
 		}
 		return "", nil
 	}

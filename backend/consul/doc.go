@@ -5,7 +5,7 @@
 //
 //	go build -tags consul ./...
 //	c, err := discovery.Open("consul://127.0.0.1:8500")                   // catalog mode
-//	c, err := discovery.Open("consul://TOKEN@127.0.0.1:8500/rpcx_test?mode=kv") // rpcx's KV layout
+//	c, err := discovery.Open("consul://TOKEN@127.0.0.1:8500/rpcx_test")   // rpcx's KV layout (mode=kv)
 //
 // # URL
 //
@@ -17,11 +17,12 @@
 // discovery.Open redacts it. Without a token the api client falls back to
 // CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE, as every Consul tool does; no
 // other environment variable is read. The path is the base path of the keys
-// in mode=kv (rpcx's BasePath; default DefaultBasePath) and must be empty in
-// mode=catalog. Options, besides the policy options every backend takes
+// in mode=kv (rpcx's BasePath; default DefaultBasePath), and a path alone
+// selects mode=kv: consul://127.0.0.1:8500/rpcx_test is rpcx's layout. It
+// must be empty in mode=catalog. Options, besides the policy options every backend takes
 // (ttl, interval…):
 //
-//	mode=catalog|kv                 where records live (default catalog; see below)
+//	mode=catalog|kv                 where records live (default catalog, kv when the URL has a path; see below)
 //	dc=dc2                          datacenter of the health and KV calls (default: the agent's; catalog
 //	                                registrations always go to the agent's own datacenter)
 //	wait=1m                         longest wait of one blocking query (default 1m, Consul caps it at 10m)

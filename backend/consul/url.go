@@ -5,6 +5,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/seedforge/discovery/core"
 )
@@ -22,7 +23,13 @@ func open(_ context.Context, t core.Target, p *core.Params) (core.Driver, error)
 		}
 		cfg.Token = t.User.Username()
 	}
-	cfg.Mode = Mode(p.String("mode", string(ModeCatalog)))
+	// Only kv mode has a path, so a path alone means kv: the URL of rpcx's
+	// layout, consul://host:8500/rpcx_test, works as written.
+	defaultMode := ModeCatalog
+	if strings.Trim(t.Path, "/") != "" {
+		defaultMode = ModeKV
+	}
+	cfg.Mode = Mode(p.String("mode", string(defaultMode)))
 	if cfg.Mode != ModeCatalog && cfg.Mode != ModeKV {
 		return nil, fmt.Errorf("%w: option mode=%q: use mode=catalog (agent services with TTL checks) or mode=kv (rpcx's KV layout)", core.ErrInvalid, cfg.Mode)
 	}

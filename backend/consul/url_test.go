@@ -19,7 +19,13 @@ func openTarget(raw string) (core.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	// As discovery.OpenContext does it: unknown options first.
 	p := core.NewParams(t.Query)
+	b, _ := core.LookupBackend("consul")
+	p.Declare(b.Options...)
+	if err := p.Unknown(); err != nil {
+		return nil, err
+	}
 	d, err := open(context.Background(), t, p)
 	if err != nil {
 		return nil, err
@@ -49,6 +55,12 @@ func TestOpenURL(t *testing.T) {
 			if c.cfg.Mode != ModeKV || c.cfg.BasePath != "rpcx_test" || c.cfg.Token != secret || c.cfg.Datacenter != "dc2" ||
 				c.cfg.WaitTime != 30*time.Second || c.cfg.MinQueryInterval != 50*time.Millisecond {
 				return "kv options"
+			}
+			return ""
+		}},
+		{"consul://127.0.0.1:8500/rpcx_test", func(c *client) string {
+			if c.cfg.Mode != ModeKV || c.cfg.BasePath != "rpcx_test" {
+				return "mode implied by the path"
 			}
 			return ""
 		}},
@@ -94,7 +106,8 @@ func TestOpenURL(t *testing.T) {
 		{"consul://" + secret + "@/x", "exactly one agent"},
 		{"consul://user:" + secret + "@127.0.0.1:8500", "token as the user name"},
 		{"consul://" + secret + "@127.0.0.1:8500?mode=etcd", "mode=catalog"},
-		{"consul://" + secret + "@127.0.0.1:8500/services", "only applies to mode=kv"},
+		{"consul://" + secret + "@127.0.0.1:8500/services?mode=catalog", "only applies to mode=kv"},
+		{"consul://" + secret + "@127.0.0.1:8500/services?mode=catalog&mod=kv", "unknown option(s) mod; known options: "},
 		{"consul://" + secret + "@127.0.0.1:8500/a//b?mode=kv", "empty elements"},
 		{"consul://" + secret + "@127.0.0.1:8500?mode=kv&deregister_critical_after=1m", "only applies to mode=catalog"},
 		{"consul://" + secret + "@127.0.0.1:8500?wait=soon", "not a duration"},

@@ -62,7 +62,8 @@ type Config struct {
 }
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "etcd", Open: open})
+	core.RegisterBackend(core.Backend{Scheme: "etcd", Open: open,
+		Options: append([]string{"dial_timeout"}, core.TLSOptions...)})
 }
 
 // New connects to etcd. The returned driver is meant for core (or the root

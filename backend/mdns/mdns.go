@@ -22,7 +22,8 @@ import (
 )
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "mdns", Open: open})
+	core.RegisterBackend(core.Backend{Scheme: "mdns", Open: open,
+		Options: []string{"interface", "browse", "query_timeout", "expiry"}})
 }
 
 // Defaults of Config's zero fields.
