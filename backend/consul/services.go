@@ -19,11 +19,9 @@ func (d *catalogDriver) Services(ctx context.Context) ([]string, error) {
 	ctx, cancel := d.bind(ctx)
 	defer cancel()
 	services, meta, err := d.api.Catalog().Services(d.query(ctx, 0, 0))
-	if err != nil {
-		return nil, d.fail("catalog services", err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("consul catalog services: %w: some services were hidden by ACLs: the token needs service:read on them", ErrPermissionDenied)
+	scope := readScope{op: "catalog services", needs: "service:read on every service"}
+	if err := d.checkAnswer(ctx, scope, err, meta, false); err != nil {
+		return nil, err
 	}
 	out := make([]string, 0, len(services))
 	for name := range services {
@@ -41,11 +39,9 @@ func (d *kvDriver) Services(ctx context.Context) ([]string, error) {
 	defer cancel()
 	root := d.base + "/"
 	keys, meta, err := d.api.KV().Keys(root, "", d.query(ctx, 0, 0))
-	if err != nil {
-		return nil, d.fail("keys "+root, err)
-	}
-	if meta.ResultsFilteredByACLs {
-		return nil, fmt.Errorf("consul kv keys %s: %w: some keys were hidden by ACLs: the token needs key:read on the prefix %q", root, ErrPermissionDenied, root)
+	scope := readScope{op: "keys " + root, needs: fmt.Sprintf("key:read on the prefix %q", root)}
+	if err := d.checkAnswer(ctx, scope, err, meta, false); err != nil {
+		return nil, err
 	}
 	return core.ServiceNamesFromKeys(root, slices.Values(keys)), nil
 }
