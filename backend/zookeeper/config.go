@@ -16,6 +16,12 @@ import (
 const (
 	DefaultBasePath       = "/rpcx"
 	DefaultSessionTimeout = 10 * time.Second
+	// MinSessionTimeout and MaxSessionTimeout bound session_timeout in a
+	// URL. A server clamps the timeout to [2, 20] × its tickTime without
+	// saying so (4s to 40s with the default tickTime of 2s), so a value
+	// outside what any usual tickTime allows is a mistake, not a wish.
+	MinSessionTimeout = time.Second
+	MaxSessionTimeout = 2 * time.Minute
 )
 
 // Config configures a driver opened with New.
@@ -90,7 +96,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func init() {
-	core.RegisterBackend(core.Backend{Scheme: "zk", Open: open})
+	core.RegisterBackend(core.Backend{Scheme: "zk", Open: open, Options: []string{"session_timeout"}})
 }
 
 // open builds a driver from zk://[user:pass@]h1:2181,h2:2181/basePath?session_timeout=10s.
@@ -101,7 +107,8 @@ func open(_ context.Context, t core.Target, p *core.Params) (core.Driver, error)
 		cfg.Password, _ = t.User.Password()
 	}
 	var err error
-	if cfg.SessionTimeout, err = p.Duration("session_timeout", DefaultSessionTimeout); err != nil {
+	if cfg.SessionTimeout, err = p.DurationIn("session_timeout", DefaultSessionTimeout, MinSessionTimeout, MaxSessionTimeout,
+		"ZooKeeper servers clamp it to [2, 20] × their tickTime, 4s to 40s by default"); err != nil {
 		return nil, err
 	}
 	return New(cfg)

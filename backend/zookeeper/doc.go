@@ -6,6 +6,9 @@
 //
 //	zk://[user:password@]host1:2181,host2:2181/basePath?session_timeout=10s
 //
+// session_timeout (default 10s) must lie within [1s, 2m]: servers clamp it
+// to [2, 20] × their tickTime (4s to 40s by default) without a word.
+//
 // The data layout is rpcx's ZooKeeper registry layout, so stock rpcx servers
 // and clients (github.com/rpcxio/rpcx-zookeeper, which stores through
 // github.com/rpcxio/libkv) interoperate with this backend both ways:

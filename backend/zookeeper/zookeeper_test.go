@@ -541,6 +541,8 @@ func TestOpenURL(t *testing.T) {
 		"zk:///path",
 		"zk://" + srv.Addr() + "/p?session_timout=3s",
 		"zk://" + srv.Addr() + "/p?session_timeout=soon",
+		"zk://" + srv.Addr() + "/p?session_timeout=1h",
+		"zk://" + srv.Addr() + "/p?session_timeout=10ms",
 		"zk://" + srv.Addr() + "/a//b",
 		"zk://user@" + srv.Addr() + "/p",
 		"zk://" + srv.Addr() + "/zookeeper/x",
