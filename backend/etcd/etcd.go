@@ -98,6 +98,7 @@ func newDriver(cfg Config) (*driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	causes := &connCauses{}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		Username:    cfg.Username,
@@ -109,7 +110,7 @@ func newDriver(cfg Config) (*driver, error) {
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		DialOptions:          []grpc.DialOption{grpc.WithConnectParams(reconnect)},
-		Logger:               zapLogger(log),
+		Logger:               zapLogger(log, causes),
 	})
 	if err != nil {
 		// The client's errors never hold the password; the endpoints are safe.
@@ -123,6 +124,7 @@ func newDriver(cfg Config) (*driver, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		grant:  make(chan struct{}, 1),
+		causes: causes,
 	}
 	d.own = newOwnKeys(d)
 	return d, nil
@@ -151,6 +153,7 @@ type driver struct {
 	cancel context.CancelFunc
 	grant  chan struct{} // one-slot semaphore: one lease grant at a time
 	own    *ownKeys      // our keys, watched, so KeepAlive needs no read
+	causes *connCauses   // the client's latest connection error, for fail
 
 	mu     sync.Mutex
 	lease  *lease // the lease of every key we write; nil before the first Put
@@ -210,13 +213,13 @@ func (d *driver) liveLease(ctx context.Context, ttl time.Duration, stale clientv
 	}
 	resp, err := d.cli.Grant(ctx, ttlSeconds(ttl))
 	if err != nil {
-		return nil, fmt.Errorf("etcd grant lease: %w", err)
+		return nil, d.fail("grant lease", err)
 	}
 	kaCtx, kaCancel := context.WithCancel(d.ctx)
 	ch, err := d.cli.KeepAlive(kaCtx, resp.ID)
 	if err != nil {
 		kaCancel()
-		return nil, fmt.Errorf("etcd keep lease %x alive: %w", resp.ID, err)
+		return nil, d.fail(fmt.Sprintf("keep lease %x alive", resp.ID), err)
 	}
 	l := &lease{id: resp.ID, dead: make(chan struct{}), cancel: kaCancel}
 	d.mu.Lock()
@@ -271,7 +274,7 @@ func (d *driver) Put(ctx context.Context, inst core.Instance, ttl time.Duration)
 		resp, err = d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
 	}
 	if err != nil {
-		return fmt.Errorf("etcd put %s: %w", key, err)
+		return d.fail("put "+key, err)
 	}
 	d.own.put(key, l.id, resp.Header.Revision)
 	return nil
@@ -296,7 +299,7 @@ func (d *driver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Durat
 	// missing key has lease 0.
 	resp, err := d.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", l.id)).Commit()
 	if err != nil {
-		return fmt.Errorf("etcd check %s: %w", key, err)
+		return d.fail("check "+key, err)
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("etcd %s: missing or not on lease %x: %w", key, l.id, core.ErrNotFound)
@@ -309,7 +312,7 @@ func (d *driver) Delete(ctx context.Context, inst core.Instance) error {
 	key := d.key(inst.Service, inst.Addr)
 	d.own.untrack(key)
 	if _, err := d.cli.Delete(ctx, key); err != nil {
-		return fmt.Errorf("etcd delete %s: %w", key, err)
+		return d.fail("delete "+key, err)
 	}
 	return nil
 }
@@ -321,7 +324,7 @@ func (d *driver) List(ctx context.Context, service string) ([]core.Instance, err
 	prefix := d.prefix(service)
 	resp, err := d.cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("etcd get %s: %w", prefix, err)
+		return nil, d.fail("get "+prefix, err)
 	}
 	list := make([]core.Instance, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {

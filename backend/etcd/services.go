@@ -4,7 +4,6 @@ package etcd
 
 import (
 	"context"
-	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -17,7 +16,7 @@ func (d *driver) Services(ctx context.Context) ([]string, error) {
 	root := d.base + "/"
 	resp, err := d.cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
-		return nil, fmt.Errorf("etcd get %s: %w", root, err)
+		return nil, d.fail("get "+root, err)
 	}
 	return core.ServiceNamesFromKeys(root, func(yield func(string) bool) {
 		for _, kv := range resp.Kvs {

@@ -52,7 +52,7 @@ func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 			}
 			if err := resp.Err(); err != nil {
 				// Compacted, cancelled, or no leader: re-read from scratch.
-				return nil, fmt.Errorf("etcd watch %s: %w", w.prefix, err)
+				return nil, w.d.fail("watch "+w.prefix, err)
 			}
 			changed := false
 			for _, ev := range resp.Events {
@@ -72,7 +72,7 @@ func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 func (w *watcher) load(ctx context.Context) ([]core.Instance, error) {
 	resp, err := w.d.cli.Get(ctx, w.prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("etcd get %s: %w", w.prefix, err)
+		return nil, w.d.fail("get "+w.prefix, err)
 	}
 	if err := w.ctx.Err(); err != nil {
 		return nil, err

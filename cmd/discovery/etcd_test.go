@@ -86,6 +86,13 @@ func TestEtcd(t *testing.T) {
 		}
 	})
 
+	t.Run("refused says why", func(t *testing.T) {
+		// The etcd client times out waiting for a connection and only logs
+		// why; the error must carry it without --verbose.
+		r := runCLI(t, "list", "--timeout", "2s", "etcd://"+closedPort(t)+"/discovery_cli", "Arith")
+		wantError(t, r, exitFailure, "no answer within --timeout 2s", "connect: connection refused")
+	})
+
 	t.Run("password", func(t *testing.T) {
 		// With auth enabled: a wrong password is refused (exit 1), the right
 		// one works; neither is ever printed. Against nothing, the client
