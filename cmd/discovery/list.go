@@ -39,18 +39,13 @@ func runList(ctx context.Context, e *env, c *command, args []string) error {
 
 // showServices prints every service with its instance count.
 func showServices(ctx context.Context, e *env, o *options, rawURL string) error {
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	cl, err := e.open(ctx, o, rawURL, discovery.Config{})
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	services, err := cl.Services(ctx)
-	if err != nil {
-		return e.failed(ctx, o, "list services of "+core.Redact(rawURL), err)
-	}
-	return e.printServices(o, services)
+	return oneShot(ctx, e, o, rawURL, func(ctx context.Context, cl *discovery.Client) error {
+		services, err := cl.Services(ctx)
+		if err != nil {
+			return e.failed(ctx, o, "list services of "+core.Redact(rawURL), err)
+		}
+		return e.printServices(o, services)
+	})
 }
 
 // show prints the instances of service once; inactive ones only for get.
@@ -58,6 +53,21 @@ func show(ctx context.Context, e *env, c *command, o *options, rawURL, service s
 	if err := core.ValidateService(service); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
+	var opts []core.WatchOption
+	if c.name == "get" {
+		opts = append(opts, core.IncludeInactive())
+	}
+	return oneShot(ctx, e, o, rawURL, func(ctx context.Context, cl *discovery.Client) error {
+		list, err := cl.Instances(ctx, service, opts...)
+		if err != nil {
+			return e.failed(ctx, o, fmt.Sprintf("%s %s from %s", c.name, service, core.Redact(rawURL)), err)
+		}
+		return e.printList(o, service, list)
+	})
+}
+
+// oneShot opens the registry, runs f and closes, all within --timeout.
+func oneShot(ctx context.Context, e *env, o *options, rawURL string, f func(context.Context, *discovery.Client) error) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	cl, err := e.open(ctx, o, rawURL, discovery.Config{})
@@ -65,13 +75,5 @@ func show(ctx context.Context, e *env, c *command, o *options, rawURL, service s
 		return err
 	}
 	defer cl.Close()
-	var opts []core.WatchOption
-	if c.name == "get" {
-		opts = append(opts, core.IncludeInactive())
-	}
-	list, err := cl.Instances(ctx, service, opts...)
-	if err != nil {
-		return e.failed(ctx, o, fmt.Sprintf("%s %s from %s", c.name, service, core.Redact(rawURL)), err)
-	}
-	return e.printList(o, service, list)
+	return f(ctx, cl)
 }
