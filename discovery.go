@@ -12,7 +12,9 @@
 package discovery
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/seedforge/discovery/core"
 )
@@ -26,6 +28,7 @@ type Client struct {
 	core.Registrar
 	core.Discovery
 	driver core.Driver
+	ttl    time.Duration // records' life, for the operator's drain writes
 }
 
 var (
@@ -45,12 +48,29 @@ func New(d core.Driver, cfg Config) (*Client, error) {
 		reg.Close()
 		return nil, err
 	}
-	return &Client{Registrar: reg, Discovery: dis, driver: d}, nil
+	ttl := cfg.TTL
+	if ttl <= 0 {
+		ttl = core.DefaultTTL
+	}
+	return &Client{Registrar: reg, Discovery: dis, driver: d, ttl: ttl}, nil
 }
 
 // Driver returns the backend driver, for backend-specific calls such as
 // multi's Update.
 func (c *Client) Driver() core.Driver { return c.driver }
+
+// Drain takes the instance of service at addr out of rotation, from
+// outside its server: clients stop picking it at once, and its server keeps
+// it drained across its own refreshes and re-registrations until Undrain
+// (see core.SetDrained). ErrNotFound when the registry has no such record.
+func (c *Client) Drain(ctx context.Context, service, addr string) error {
+	return core.SetDrained(ctx, c.driver, service, addr, c.ttl, true)
+}
+
+// Undrain ends an operator's Drain.
+func (c *Client) Undrain(ctx context.Context, service, addr string) error {
+	return core.SetDrained(ctx, c.driver, service, addr, c.ttl, false)
+}
 
 // Close deregisters every instance this Client registered (bounded by
 // Config.DeregisterTimeout), ends every watch, then closes the connection.

@@ -153,6 +153,7 @@ func (g *registration) write() error {
 			inst.Meta = inst.Meta.Clone()
 			maps.Copy(inst.Meta, load)
 		}
+		inst = g.keepOperatorDrain(ctx, inst)
 		err = g.r.d.Put(ctx, inst, g.r.o.TTL)
 	}
 	if g.ctx.Err() != nil {

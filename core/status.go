@@ -47,6 +47,7 @@ type regState struct {
 	gen       uint64   // bumped by every Register of the instance
 	published Metadata // load keys last written
 	since     int      // refreshes since load keys were last written
+	drained   bool     // an operator drained the record (drain.go)
 
 	writtenGen, refusedGen uint64 // newest generation written / refused
 	state                  RegistrationState

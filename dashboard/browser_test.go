@@ -15,8 +15,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	discovery "github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/dashboard"
 	"github.com/seedforge/discovery/internal/testserver"
+	"github.com/seedforge/discovery/selector"
 )
 
 var seq atomic.Int64
@@ -92,7 +95,14 @@ func TestPageInBrowser(t *testing.T) {
 	url := fmt.Sprintf("inprocess://dashboard-%d", seq.Add(1))
 	a := testserver.StartRPCX(t, url, "group=blue&version=2")
 	client := open(t, url)
-	h, err := dashboard.New(dashboard.Config{Discovery: client, Services: []string{"Arith"}, Token: "s3cret"})
+	operator := open(t, url)
+	h, err := dashboard.New(dashboard.Config{Discovery: client, Services: []string{"Arith", "Load"}, Token: "s3cret",
+		Drain: func(ctx context.Context, service, addr string, drained bool) error {
+			if drained {
+				return operator.Drain(ctx, service, addr)
+			}
+			return operator.Undrain(ctx, service, addr)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +130,43 @@ func TestPageInBrowser(t *testing.T) {
 	b := testserver.StartRPCX(t, url, "weight=3")
 	waitPage(t, ctx, "Arith", "the server that joined", func(r map[string]string) bool { return len(r) == 2 && r[b.Addr] == "active" })
 
+	// The drain button of a: the page shows it inactive, and a client's
+	// selector, fed by the watch, stops picking it.
+	sel := selector.NewRoundRobin()
+	if err := selector.Follow(t.Context(), open(t, url), "Arith", sel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Click(fmt.Sprintf(`tr[data-addr=%q] button.drain`, a.Addr))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "Arith", "the drained server", func(r map[string]string) bool { return r[a.Addr] == "inactive" })
+	coretest.Poll(t, 20*time.Second, "the client no longer picking the drained server", func() error {
+		for range 10 {
+			if p, err := sel.Select(""); err != nil || p.Instance.Addr == a.Addr {
+				return fmt.Errorf("picked %v (%v)", p.Instance.Addr, err)
+			}
+		}
+		return nil
+	})
+
+	// Published tps values are shown and plotted as they change.
+	loaded := open(t, url)
+	for _, tps := range []string{"12.5", "30", "22", "41.5"} {
+		inst := core.Instance{Service: "Load", Addr: "tcp@127.0.0.1:7", Meta: core.Metadata{core.MetaTPS: tps, core.MetaProtocol: core.ProtocolGRPC}}
+		if err := loaded.Register(t.Context(), inst); err != nil {
+			t.Fatal(err)
+		}
+		coretest.Poll(t, 20*time.Second, "tps "+tps+" on the page", func() error {
+			got, err := chromedp.Run(ctx, chromedp.Text(`div.service[data-service="Load"] td.tpsv`))
+			if err != nil || got != tps && got != tps+".0" {
+				return fmt.Errorf("page shows %q (%v)", got, err)
+			}
+			return nil
+		})
+	}
+
 	if path := os.Getenv("DASHBOARD_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +175,10 @@ func TestPageInBrowser(t *testing.T) {
 		}
 	}
 
+	if _, err := chromedp.Run(ctx, chromedp.Click(fmt.Sprintf(`tr[data-addr=%q] button.undrain`, a.Addr))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "Arith", "the undrained server", func(r map[string]string) bool { return r[a.Addr] == "active" })
 	b.Stop()
 	waitPage(t, ctx, "Arith", "the server that left gone", func(r map[string]string) bool { _, there := r[b.Addr]; return len(r) == 1 && !there })
 

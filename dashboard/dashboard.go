@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -429,4 +430,23 @@ func (h *Handler) drain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// CheckExposure refuses to serve the dashboard open (no token) on an
+// address other hosts can reach: its drain action changes the registry.
+func CheckExposure(listen, token string) error {
+	if token != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("%w: listen address %q: %v", core.ErrInvalid, listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%w: the dashboard would be open to the network on %s: set a token (DISCOVERY_UI_TOKEN), or listen on 127.0.0.1", core.ErrInvalid, listen)
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests
-# need (Go modules; Debian's ZooKeeper; a Consul agent built from the module
-# proxy), checks formatting and vet, then runs all tests with -race and every
+# need (Go modules; Debian's ZooKeeper and Chromium; a Consul agent built from
+# the module proxy), checks formatting and vet, then runs all tests with -race and every
 # backend's build tag, and the mDNS tests inside a network namespace.
 #
 #   ./scripts/test.sh            # everything
@@ -29,6 +29,9 @@ if has_tag consul; then
   CONSUL_BIN=$(bash scripts/install-consul.sh)
   export CONSUL_BIN
 fi
+
+# The dashboard's tests drive a real headless browser.
+bash scripts/install-chromium.sh
 
 echo "== go mod download"
 go mod download

@@ -17,12 +17,14 @@ const defaultTimeout = 10 * time.Second
 
 // options are the flags of a subcommand; each command defines those it uses.
 type options struct {
-	json    bool
-	timeout time.Duration
-	verbose bool
-	ttl     time.Duration // register
-	meta    metaFlag      // register
-	set     map[string]bool
+	json     bool
+	timeout  time.Duration
+	verbose  bool
+	ttl      time.Duration // register
+	meta     metaFlag      // register
+	listen   string        // ui
+	services string        // ui
+	set      map[string]bool
 }
 
 func newFlagSet(c *command) (*flag.FlagSet, *options) {

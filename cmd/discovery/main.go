@@ -47,7 +47,7 @@ type command struct {
 	run        func(ctx context.Context, e *env, c *command, args []string) error
 }
 
-var commands = []*command{listCmd, getCmd, watchCmd, registerCmd}
+var commands = []*command{listCmd, getCmd, watchCmd, registerCmd, drainCmd, undrainCmd, uiCmd}
 
 func lookup(name string) *command {
 	for _, c := range commands {

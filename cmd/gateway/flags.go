@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ type options struct {
 	maxBody     int64
 	defaults    gateway.Service
 	services    map[string]gateway.Service
+	noUI        bool
+	uiToken     string // from DISCOVERY_UI_TOKEN: a flag would show in ps
 }
 
 const usage = `usage: gateway --registry URL [--listen 127.0.0.1:8080] [flags]
@@ -43,6 +46,11 @@ Flags:
   --open-timeout D      bound on connecting to the registry at start (default 30s)
   --service 'NAME:key=value,...'   settings of one service, repeatable; keys:
                         selector, hash_header, fail, retries, idempotent, timeout
+  --no-ui               do not serve the dashboard at /ui
+
+Environment:
+  DISCOVERY_UI_TOKEN    token of the dashboard (/ui?token=...); required to
+                        listen on a non-loopback address
 `
 
 func printHelp(w io.Writer) { io.WriteString(w, usage) }
@@ -73,6 +81,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&idem, "idempotent", false, "")
 	fs.DurationVar(&o.defaults.Timeout, "timeout", gateway.DefaultTimeout, "")
 	fs.Var(&specs, "service", "")
+	fs.BoolVar(&o.noUI, "no-ui", false, "")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil, err
@@ -93,6 +102,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	o.defaults.Idempotent = idem
+	o.uiToken = os.Getenv("DISCOVERY_UI_TOKEN")
 	for _, spec := range specs {
 		name, svc, err := parseService(spec, o.defaults)
 		if err != nil {

@@ -10,6 +10,10 @@
 //
 //	--service 'Arith:selector=consistenthash,hash_header=X-User,idempotent=true,timeout=2s,fail=failover,retries=2'
 //
+// The dashboard is served at /ui (--no-ui to leave it out). Its token comes
+// from the DISCOVERY_UI_TOKEN environment variable; without one the gateway
+// refuses to listen on a non-loopback address.
+//
 // Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when serving
 // fails, 2 on a usage error.
 package main
@@ -21,15 +25,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	discovery "github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/dashboard"
 	"github.com/seedforge/discovery/gateway"
 )
 
@@ -78,12 +85,42 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 	}
 	defer gw.Close()
 
+	var dash *dashboard.Handler
+	if !o.noUI {
+		if err := dashboard.CheckExposure(o.listen, o.uiToken); err != nil {
+			return 2, err
+		}
+		dash, err = dashboard.New(dashboard.Config{
+			Discovery: client, Services: slices.Sorted(maps.Keys(o.services)), Token: o.uiToken, Logger: log,
+			ListServices: func(context.Context) ([]string, error) { return gw.Services(), nil },
+			Drain: func(ctx context.Context, service, addr string, drained bool) error {
+				if drained {
+					return client.Drain(ctx, service, addr)
+				}
+				return client.Undrain(ctx, service, addr)
+			},
+		})
+		if err != nil {
+			return 2, err
+		}
+		gw.Handle("GET /ui", dash)
+		gw.Handle("GET /ui/{path...}", dash)
+		gw.Handle("POST /ui/api/drain", dash)
+	}
+
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return 1, err
 	}
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	if dash != nil {
+		srv.RegisterOnShutdown(func() { dash.Close() }) // ends the event streams Shutdown waits for
+		defer dash.Close()
+	}
 	fmt.Fprintf(stdout, "gateway on http://%s for %s\n", ln.Addr(), core.Redact(o.registry))
+	if dash != nil {
+		fmt.Fprintf(stdout, "dashboard on http://%s/ui\n", ln.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -47,6 +47,14 @@ func TestServesUntilSignalled(t *testing.T) {
 		}
 		return nil
 	})
+	res, err := http.Get("http://" + addr + "/ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /ui = %d", res.StatusCode)
+	}
 	stop()
 	select {
 	case code := <-done:
@@ -70,6 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--registry", "inprocess://x", "--fail", "sometimes"}, "unknown fail mode"},
 		{[]string{"--registry", "inprocess://x", "--selector", "fastest"}, "unknown selector"},
 		{[]string{"--registry", "nope://x"}, "unknown scheme"},
+		{[]string{"--registry", "inprocess://x", "--listen", "0.0.0.0:0"}, "DISCOVERY_UI_TOKEN"},
 		{[]string{"--registry", "etcd://user:s3cret@127.0.0.1:1/x?ttl=bogus"}, ""},
 	} {
 		var out, errs bytes.Buffer

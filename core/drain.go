@@ -1,0 +1,88 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Operator drain: an operator takes an instance out of rotation from
+// outside its server (discovery drain, the dashboard's button). The
+// override lives in the instance's record itself, so it works on every
+// backend that stores records: the record gets state=inactive and the
+// marker drain=operator. Clients drop inactive instances at once (filter).
+// The owning server's registration keeps the override across its own
+// writes: before each Put (a metadata or load change, a lost record, a
+// re-registration) it reads the stored record and adopts the marker, and
+// remembers it while the record is missing; a stored record without the
+// marker (undrain) ends it.
+const (
+	MetaDrain     = "drain"
+	DrainOperator = "operator"
+)
+
+// SetDrained writes the record of service at addr as drained (state
+// inactive, drain=operator) or not, through d, with ttl as the record's
+// life until its server writes it again. The record must exist:
+// ErrNotFound otherwise. Undraining removes both keys.
+func SetDrained(ctx context.Context, d Driver, service, addr string, ttl time.Duration, drained bool) error {
+	if err := (Instance{Service: service, Addr: addr}).Validate(); err != nil {
+		return err
+	}
+	stored, ok, err := storedRecord(ctx, d, service, addr)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("drain %s %s: %w: no such instance in the registry", service, addr, ErrNotFound)
+	}
+	stored.Meta = withDrain(stored.Meta, drained)
+	if err := d.Put(ctx, stored, ttl); err != nil {
+		return fmt.Errorf("drain %s %s: %w", service, addr, err)
+	}
+	return nil
+}
+
+// storedRecord reads the record of service at addr from the store.
+func storedRecord(ctx context.Context, d Driver, service, addr string) (Instance, bool, error) {
+	list, err := d.List(ctx, service)
+	if err != nil {
+		return Instance{}, false, fmt.Errorf("list %s: %w", service, err)
+	}
+	for _, in := range list {
+		if in.Addr == addr {
+			return in, true, nil
+		}
+	}
+	return Instance{}, false, nil
+}
+
+// withDrain returns a copy of m with the operator's override set or removed.
+func withDrain(m Metadata, drained bool) Metadata {
+	m = m.Clone()
+	if drained {
+		m[MetaState], m[MetaDrain] = StateInactive, DrainOperator
+	} else if m[MetaDrain] == DrainOperator {
+		delete(m, MetaState)
+		delete(m, MetaDrain)
+	}
+	return m
+}
+
+// keepOperatorDrain is the registration's one hook for the override, called
+// before each of its Puts: it reads the stored record, learns whether an
+// operator drained it (or undrained it), and returns inst with the override
+// applied. A failed read keeps what was known: the Put goes on.
+func (g *registration) keepOperatorDrain(ctx context.Context, inst Instance) Instance {
+	stored, ok, err := storedRecord(ctx, g.r.d, inst.Service, inst.Addr)
+	g.state.mu.Lock()
+	if err == nil && ok {
+		g.state.drained = stored.Meta[MetaDrain] == DrainOperator
+	}
+	drained := g.state.drained
+	g.state.mu.Unlock()
+	if drained {
+		inst.Meta = withDrain(inst.Meta, true)
+	}
+	return inst
+}
