@@ -24,14 +24,21 @@ import (
 
 var seq atomic.Int64
 
-func open(t testing.TB, url string) *discovery.Client {
+func open(t testing.TB, url string) *discovery.Client { return testserver.Open(t, url) }
+
+// serve serves a dashboard on an httptest server until the test ends.
+func serve(t *testing.T, cfg dashboard.Config) *httptest.Server {
 	t.Helper()
-	c, err := discovery.Open(url)
+	h, err := dashboard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() {
+		h.Close() // ends the event streams, which the server's Close waits for
+		hs.Close()
+	})
+	return hs
 }
 
 // browser starts Debian's headless Chromium, driven through the DevTools
@@ -96,22 +103,13 @@ func TestPageInBrowser(t *testing.T) {
 	a := testserver.StartRPCX(t, url, "group=blue&version=2")
 	client := open(t, url)
 	operator := open(t, url)
-	h, err := dashboard.New(dashboard.Config{Discovery: client, Services: []string{"Arith", "Load"}, Token: "s3cret",
+	hs := serve(t, dashboard.Config{Discovery: client, Services: []string{"Arith", "Load"}, Token: "s3cret",
 		Drain: func(ctx context.Context, service, addr string, drained bool) error {
 			if drained {
 				return operator.Drain(ctx, service, addr)
 			}
 			return operator.Undrain(ctx, service, addr)
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		h.Close() // ends the event streams, which the server's Close waits for
-		hs.Close()
-	})
-
 	// Without the token: refused.
 	res, err := http.Get(hs.URL + "/ui")
 	if err != nil {

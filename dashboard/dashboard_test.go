@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ import (
 func TestTokenGuardsEverything(t *testing.T) {
 	leaktest.Check(t)
 	url := fmt.Sprintf("inprocess://dashboard-%d", seq.Add(1))
-	h, err := dashboard.New(dashboard.Config{Discovery: open(t, url), Services: []string{"Arith"}, Token: "tok"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		h.Close()
-		hs.Close()
-	})
+	hs := serve(t, dashboard.Config{Discovery: open(t, url), Services: []string{"Arith"}, Token: "tok"})
 	get := func(path string, hdr ...string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
 		for i := 0; i+1 < len(hdr); i += 2 {
@@ -70,15 +61,7 @@ func TestTokenGuardsEverything(t *testing.T) {
 // The event stream sends the state at once and again when an instance joins.
 func TestEventsFollowTheWatch(t *testing.T) {
 	url := fmt.Sprintf("inprocess://dashboard-%d", seq.Add(1))
-	h, err := dashboard.New(dashboard.Config{Discovery: open(t, url), Services: []string{"Arith"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		h.Close()
-		hs.Close()
-	})
+	hs := serve(t, dashboard.Config{Discovery: open(t, url), Services: []string{"Arith"}})
 	res, err := http.Get(hs.URL + "/ui/events")
 	if err != nil {
 		t.Fatal(err)

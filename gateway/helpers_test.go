@@ -26,15 +26,7 @@ var seq atomic.Int64
 // newRegistry returns a fresh in-process registry URL.
 func newRegistry() string { return fmt.Sprintf("inprocess://gateway-%d", seq.Add(1)) }
 
-func open(t testing.TB, url string) *discovery.Client {
-	t.Helper()
-	c, err := discovery.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func open(t testing.TB, url string) *discovery.Client { return testserver.Open(t, url) }
 
 func startRPCX(t testing.TB, url, meta string) *testserver.RPCX {
 	return testserver.StartRPCX(t, url, meta)

@@ -7,22 +7,8 @@ set -euo pipefail
 if command -v chromium >/dev/null 2>&1; then
 	exit 0
 fi
-
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-	if command -v sudo >/dev/null 2>&1; then
-		sudo="sudo"
-	else
-		echo "install-chromium: need root (or sudo) to apt-get install chromium" >&2
-		exit 1
-	fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
 echo "install-chromium: chromium missing; installing Debian's chromium package" >&2
-$sudo apt-get update -q
-$sudo apt-get install -y -q chromium
-
+bash "$(dirname "$0")/apt-install.sh" chromium
 if ! command -v chromium >/dev/null 2>&1; then
 	echo "install-chromium: chromium package installed but the chromium command is still missing" >&2
 	exit 1

@@ -106,3 +106,14 @@ func (r *RPCX) Stop() {
 	r.plug.Close()
 	r.reg.Close()
 }
+
+// Open opens a client of the registry at url, closed when the test ends.
+func Open(t testing.TB, url string) *discovery.Client {
+	t.Helper()
+	c, err := discovery.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
