@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/internal/calltest"
 	"github.com/seedforge/discovery/internal/faultproxy"
 )
 
@@ -540,7 +541,8 @@ func TestGarbageUnderPrefix(t *testing.T) {
 }
 
 // TestClusterLeaderStops: three members on loopback; the client knows all of
-// them. The leader stops: registrations stay alive and the watch goes on.
+// them. The leader stops: registrations stay alive, the watch goes on, and
+// calls through selector.Call keep flowing (none fails, no list is short).
 func TestClusterLeaderStops(t *testing.T) {
 	leakCheck(t, peerHTTP...)
 	members := startCluster(t, 3)
@@ -552,7 +554,9 @@ func TestClusterLeaderStops(t *testing.T) {
 	if got := server.d.cli.Endpoints(); !slices.Equal(got, eps) {
 		t.Fatalf("client endpoints %v, want all of %v", got, eps)
 	}
-	a, b := instance("S", 1), instance("S", 2)
+	servers := calltest.Servers(t, 2)
+	slices.Sort(servers) // the order core lists them in
+	a, b := core.Instance{Service: "S", Addr: servers[0]}, core.Instance{Service: "S", Addr: servers[1]}
 	if err := server.reg.Register(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -561,6 +565,7 @@ func TestClusterLeaderStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv(t, ch, 10*time.Second, "a", hasAddrs(a.Addr))
+	flow := calltest.Start(t, subscriber.dis, "S", 1)
 
 	var leader *testServer
 	var survivors []*testServer
@@ -584,7 +589,9 @@ func TestClusterLeaderStops(t *testing.T) {
 	if err := server.reg.Register(ctx, b); err != nil {
 		t.Fatal(err)
 	}
+	registered := time.Since(stopped)
 	recv(t, ch, 20*time.Second, "a and b after the leader stopped", hasAddrs(a.Addr, b.Addr))
+	t.Logf("registered %v after the leader stopped, listed %v after", registered.Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 	// Registrations stay alive well past their TTL without the old leader.
 	poll(t, 2*testTTL+20*time.Second, "two TTLs after the leader stopped with both keys alive", func() error {
 		keys, err := keysUnder(ctx, raw, base+"/")
@@ -614,6 +621,7 @@ func TestClusterLeaderStops(t *testing.T) {
 		}
 	default:
 	}
+	flow.Stop()
 }
 
 func sortedAddrs(l []core.Instance) []string {
