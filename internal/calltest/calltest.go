@@ -148,13 +148,21 @@ func (f *Flow) stop() {
 	f.done.Wait()
 }
 
+// Counts ends the caller and returns how many calls it made, how many
+// failed, and how many lists were shorter than expected, asserting nothing.
+func (f *Flow) Counts() (calls, failed, short int64) {
+	f.t.Helper()
+	f.stop()
+	calls, failed, short = f.calls.Load(), f.failed.Load(), f.short.Load()
+	f.t.Logf("calltest: %d calls, %d failed; %d lists shorter than %d", calls, failed, short, f.want)
+	return calls, failed, short
+}
+
 // Stop ends the caller and fails the test if a call failed or a subscriber
 // got a short list; it returns how many calls were made.
 func (f *Flow) Stop() int64 {
 	f.t.Helper()
-	f.stop()
-	calls, failed, short := f.calls.Load(), f.failed.Load(), f.short.Load()
-	f.t.Logf("calltest: %d calls, %d failed; %d lists shorter than %d", calls, failed, short, f.want)
+	calls, failed, short := f.Counts()
 	if failed > 0 {
 		f.t.Errorf("%d of %d calls failed; last: %v", failed, calls, f.lastErr)
 	}

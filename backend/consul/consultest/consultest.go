@@ -106,6 +106,12 @@ type Agent struct {
 	bin   string
 	opts  Options
 	ports map[string]int
+	// For members of a Cluster (not -dev): the data directory, the server
+	// count a server waits for (0 for the client agent), and the Serf LAN
+	// address to join.
+	dataDir string
+	expect  int
+	join    string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -164,8 +170,30 @@ func start(bin string, opts Options) (*Agent, error) {
 
 // launch starts the process on a's ports and waits until it is ready.
 func (a *Agent) launch() error {
+	done, err := a.spawn()
+	if err != nil {
+		return err
+	}
+	if err := a.waitReady(done); err != nil {
+		a.Stop()
+		return fmt.Errorf("consul agent on %s: %v\n%s", a.Addr, err, a.Output())
+	}
+	return nil
+}
+
+// spawn starts the process on a's ports without waiting for it.
+func (a *Agent) spawn() (<-chan struct{}, error) {
 	p := a.ports
-	args := []string{"agent", "-dev",
+	args := []string{"agent", "-dev"}
+	if a.dataDir != "" {
+		args = []string{"agent", "-data-dir", a.dataDir, "-retry-join", a.join, "-retry-interval", "1s",
+			// Raft at its fastest (production timing): elections in about a second.
+			"-hcl", "performance { raft_multiplier = 1 }"}
+		if a.expect > 0 {
+			args = append(args, "-server", "-bootstrap-expect", strconv.Itoa(a.expect))
+		}
+	}
+	args = append(args,
 		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-node", a.Node,
 		"-http-port", strconv.Itoa(p["http"]),
 		"-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
@@ -173,7 +201,7 @@ func (a *Agent) launch() error {
 		"-serf-wan-port", strconv.Itoa(p["serf_wan"]),
 		"-server-port", strconv.Itoa(p["server"]),
 		"-log-level", "warn",
-	}
+	)
 	if a.opts.HTTPS {
 		args = append(args, "-hcl", fmt.Sprintf("ports { https = %d }", p["https"]))
 	}
@@ -186,18 +214,14 @@ func (a *Agent) launch() error {
 	// The agent dies with the test binary, even if it panics or is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start consul agent: %v", err)
+		return nil, fmt.Errorf("start consul agent: %v", err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	a.mu.Lock()
 	a.cmd, a.done, a.out = cmd, done, out
 	a.mu.Unlock()
-	if err := a.waitReady(done); err != nil {
-		a.Stop()
-		return fmt.Errorf("consul agent on %s: %v\n%s", a.Addr, err, out.String())
-	}
-	return nil
+	return done, nil
 }
 
 // waitReady polls until the agent has a leader and its node is registered
