@@ -26,12 +26,26 @@ type Cluster struct {
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	bin := Require(t)
+	var err error
+	for range 3 { // a port picked free may be taken before an agent binds it
+		var c *Cluster
+		if c, err = startCluster(t, bin, n); err == nil {
+			return c
+		}
+		t.Logf("consul cluster did not start, trying again on other ports: %v", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+func startCluster(t testing.TB, bin string, n int) (*Cluster, error) {
 	c := &Cluster{}
 	var all []*Agent
+	taken := map[int]bool{}
 	for i := range n + 1 {
-		ports, err := freePorts(false)
+		ports, err := freePorts(false, taken)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		a := &Agent{bin: bin, ports: ports, dataDir: t.TempDir()}
 		a.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports["http"]))
@@ -46,6 +60,11 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		all = append(all, a)
 	}
 	join := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Servers[0].ports["serf_lan"]))
+	stopAll := func() {
+		for _, a := range all {
+			a.Stop()
+		}
+	}
 	for _, a := range all {
 		a.join = join
 		t.Cleanup(func() {
@@ -59,16 +78,18 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	for i, a := range all {
 		done, err := a.spawn()
 		if err != nil {
-			t.Fatal(err)
+			stopAll()
+			return nil, err
 		}
 		exited[i] = done
 	}
 	for i, a := range all {
 		if err := a.waitReady(exited[i]); err != nil {
-			t.Fatalf("consul agent %s: %v\n%s", a.Node, err, a.Output())
+			stopAll()
+			return nil, fmt.Errorf("consul agent %s: %v\n%s", a.Node, err, a.Output())
 		}
 	}
-	return c
+	return c, nil
 }
 
 // Leader returns the server that is the Raft leader, asking the running

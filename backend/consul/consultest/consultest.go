@@ -151,7 +151,7 @@ func New(opts Options) (*Agent, error) {
 func start(bin string, opts Options) (*Agent, error) {
 	var last error
 	for range 3 { // a port picked free may be taken before the agent binds it
-		ports, err := freePorts(opts.HTTPS)
+		ports, err := freePorts(opts.HTTPS, map[int]bool{})
 		if err != nil {
 			return nil, err
 		}
@@ -384,10 +384,10 @@ func (a *Agent) Do(ctx context.Context, method, path, token string, body, v any)
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// freePorts picks the agent's ports on loopback; Serf's need TCP and UDP.
-func freePorts(https bool) (map[string]int, error) {
+// freePorts picks the agent's ports on loopback, none of them in taken,
+// which it extends; Serf's need TCP and UDP.
+func freePorts(https bool, taken map[int]bool) (map[string]int, error) {
 	ports := map[string]int{}
-	taken := map[int]bool{}
 	names := []string{"http", "server", "serf_lan", "serf_wan"}
 	if https {
 		names = append(names, "https")
