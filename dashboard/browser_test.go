@@ -103,7 +103,7 @@ func TestPageInBrowser(t *testing.T) {
 	a := testserver.StartRPCX(t, url, "group=blue&version=2")
 	client := open(t, url)
 	operator := open(t, url)
-	hs := serve(t, dashboard.Config{Discovery: client, Services: []string{"Arith", "Load"}, Token: "s3cret",
+	hs := serve(t, dashboard.Config{Discovery: client, Services: []string{"Arith"}, Token: "s3cret", Poll: 200 * time.Millisecond,
 		Drain: func(ctx context.Context, service, addr string, drained bool) error {
 			if drained {
 				return operator.Drain(ctx, service, addr)
@@ -147,7 +147,8 @@ func TestPageInBrowser(t *testing.T) {
 		return nil
 	})
 
-	// Published tps values are shown and plotted as they change.
+	// Published tps values are shown and plotted as they change. Load is
+	// not configured: the page finds it by enumerating the registry.
 	loaded := open(t, url)
 	for _, tps := range []string{"12.5", "30", "22", "41.5"} {
 		inst := core.Instance{Service: "Load", Addr: "tcp@127.0.0.1:7", Meta: core.Metadata{core.MetaTPS: tps, core.MetaProtocol: core.ProtocolGRPC}}
@@ -162,6 +163,14 @@ func TestPageInBrowser(t *testing.T) {
 			return nil
 		})
 	}
+
+	coretest.Poll(t, 20*time.Second, "core's watch state on the page", func() error {
+		got, err := chromedp.Run(ctx, chromedp.Text(`div.service[data-service="Arith"] h2 small`))
+		if err != nil || !strings.Contains(got, "watch healthy") {
+			return fmt.Errorf("page shows %q (%v)", got, err)
+		}
+		return nil
+	})
 
 	if path := os.Getenv("DASHBOARD_SCREENSHOT"); path != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG

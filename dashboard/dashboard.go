@@ -35,14 +35,11 @@ var assets embed.FS
 type Config struct {
 	// Discovery is the registry: a *discovery.Client. Required.
 	Discovery core.Discovery
-	// Services are always shown. More are found by enumeration when the
-	// backend can enumerate (ListServices).
+	// Services are always shown. The others are found by enumeration
+	// (Discovery.Services) on backends that can enumerate, and by Follow.
 	Services []string
-	// ListServices enumerates the registry's services; nil shows only
-	// Services and those added by Follow.
-	ListServices func(ctx context.Context) ([]string, error)
-	// Poll is how often ListServices runs; it also tells the registry's
-	// health. 0 means 2s.
+	// Poll is how often the registry's services are enumerated, which also
+	// tells its health, and the watches' states read. 0 means 2s.
 	Poll time.Duration
 	// Token guards the page and its actions; empty leaves them open.
 	Token string
@@ -78,7 +75,7 @@ type Health struct {
 type serviceState struct {
 	Name      string          `json:"name"`
 	Instances []InstanceView  `json:"instances"`
-	Watch     string          `json:"watch"` // "starting", "watching", "ended"
+	Watch     string          `json:"watch"` // core's watch state: starting, healthy, stale (…)
 	Updated   time.Time       `json:"updated"`
 	raw       []core.Instance // for comparisons
 }
@@ -105,8 +102,8 @@ type Snapshot struct {
 	CanDrain bool            `json:"canDrain"`
 }
 
-// New starts following the configured services and, with ListServices,
-// the registry's.
+// New starts following the configured services and those the registry
+// lists.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Discovery == nil {
 		return nil, fmt.Errorf("%w: dashboard: Config.Discovery is nil: pass the discovery.Client", core.ErrInvalid)
@@ -127,10 +124,8 @@ func New(cfg Config) (*Handler, error) {
 		h.Follow(s)
 	}
 	h.health = Health{OK: true, Checked: time.Now()}
-	if cfg.ListServices != nil {
-		h.wg.Add(1)
-		go h.enumerate()
-	}
+	h.wg.Add(1)
+	go h.enumerate()
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("GET /ui", h.page)
 	h.mux.HandleFunc("GET /ui/", h.page)
@@ -181,7 +176,7 @@ func (h *Handler) watch(st *serviceState) {
 			views = append(views, view(in))
 		}
 		h.mu.Lock()
-		st.Instances, st.raw, st.Watch, st.Updated = views, list, "watching", time.Now()
+		st.Instances, st.raw, st.Updated = views, list, time.Now()
 		h.changedLocked()
 		h.mu.Unlock()
 	}
@@ -211,33 +206,50 @@ func view(in core.Instance) InstanceView {
 	return v
 }
 
-// enumerate polls the registry's service names; its result is the
-// registry's health on the page.
+// enumerate polls the registry's service names, whose result is the
+// registry's health on the page, and the states of core's watches.
 func (h *Handler) enumerate() {
 	defer h.wg.Done()
 	t := time.NewTicker(h.cfg.Poll)
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(h.ctx, max(h.cfg.Poll, 5*time.Second))
-		names, err := h.cfg.ListServices(ctx)
+		counts, err := h.cfg.Discovery.Services(ctx)
 		cancel()
 		if h.ctx.Err() != nil {
 			return
 		}
-		hl := Health{OK: err == nil, Checked: time.Now()}
+		hl := Health{OK: err == nil || errors.Is(err, core.ErrUnsupported), Checked: time.Now()}
 		if err != nil {
 			hl.Error = err.Error()
 		}
-		for _, n := range names {
-			if n != "*" && core.ValidateService(n) == nil {
-				h.Follow(n)
+		for _, c := range counts {
+			if c.Service != core.AnyService && core.ValidateService(c.Service) == nil {
+				h.Follow(c.Service)
 			}
 		}
+		watch := map[string]string{}
+		for _, ws := range h.cfg.Discovery.WatchStatus() {
+			w := string(ws.State)
+			if ws.State == core.WatchStale && ws.LastError != "" {
+				w += ": " + ws.LastError
+			}
+			if ws.Preserving {
+				w += " (self-preservation: holding the last list)"
+			}
+			watch[ws.Service] = w
+		}
 		h.mu.Lock()
-		if h.health.OK != hl.OK || h.health.Error != hl.Error {
+		changed := h.health.OK != hl.OK || h.health.Error != hl.Error
+		h.health = hl
+		for name, st := range h.services {
+			if w, ok := watch[name]; ok && w != st.Watch {
+				st.Watch, changed = w, true
+			}
+		}
+		if changed {
 			h.changedLocked()
 		}
-		h.health = hl
 		h.mu.Unlock()
 		select {
 		case <-t.C:

@@ -8,6 +8,7 @@
 //
 //	POST /{service}/{method}     JSON body → the method's JSON reply
 //	POST /rpc                    {"service": …, "method": …, "request": {…}}
+//	GET  /services               [{"service": …, "instances": n}, …]
 //	POST /<any path> with X-RPCX-ServicePath and X-RPCX-ServiceMethod headers:
 //	                             rpcx's HTTP gateway protocol, body passed as is
 //

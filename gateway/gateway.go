@@ -141,6 +141,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("POST /rpc", g.serveRPC)
+	g.mux.HandleFunc("GET /services", g.serveServices)
 	g.mux.HandleFunc("POST /{service}/{method}", g.serveMicro)
 	return g, nil
 }
@@ -222,6 +223,33 @@ func (g *Gateway) serveRPC(w http.ResponseWriter, r *http.Request) {
 		req.Request = json.RawMessage("{}")
 	}
 	g.serveCall(w, r, &call{service: req.Service, method: req.Method, body: req.Request, serializeType: serializeJSON})
+}
+
+// serveServices lists the registry's services and their instance counts
+// (those clients are given: inactive ones left out), as
+// [{"service": "Arith", "instances": 3}, …]. A backend that cannot
+// enumerate answers 501 with its reason.
+func (g *Gateway) serveServices(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), DefaultTimeout)
+	defer cancel()
+	list, err := g.cfg.Discovery.Services(ctx)
+	switch {
+	case errors.Is(err, core.ErrUnsupported):
+		writeError(w, http.StatusNotImplemented, err.Error())
+		return
+	case err != nil:
+		status, _ := classify(err)
+		if status == http.StatusBadGateway {
+			g.log.Warn("gateway: listing services failed", "err", err)
+		}
+		writeError(w, status, "listing services: "+err.Error())
+		return
+	}
+	if list == nil {
+		list = []core.ServiceCount{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(list)
 }
 
 // readJSON reads a bounded body that must be JSON; empty means {}.

@@ -254,3 +254,28 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestServicesList(t *testing.T) {
+	url := newRegistry()
+	startRPCX(t, url, "")
+	startRPCX(t, url, "")
+	reg := open(t, url)
+	register(t, reg, "Drained", "tcp@127.0.0.1:1", core.Metadata{core.MetaState: core.StateInactive})
+	_, hs := newGateway(t, gateway.Config{Discovery: open(t, url)})
+	coretest.Poll(t, 20*time.Second, "both servers listed", func() error {
+		res, err := http.Get(hs.URL + "/services")
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		var got []core.ServiceCount
+		if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+			return err
+		}
+		want := []core.ServiceCount{{Service: "Arith", Instances: 2}, {Service: "Drained", Instances: 0}}
+		if res.StatusCode != 200 || fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("GET /services = %d %v, want %v", res.StatusCode, got, want)
+		}
+		return nil
+	})
+}

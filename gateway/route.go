@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -191,17 +190,4 @@ func sameAddrs(a, b []core.Instance) bool {
 		}
 	}
 	return true
-}
-
-// Services returns the names of the services the gateway follows (those it
-// was asked to call and found), sorted.
-func (g *Gateway) Services() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	names := make([]string, 0, len(g.routes))
-	for n := range g.routes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

@@ -92,7 +92,6 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 		}
 		dash, err = dashboard.New(dashboard.Config{
 			Discovery: client, Services: slices.Sorted(maps.Keys(o.services)), Token: o.uiToken, Logger: log,
-			ListServices: func(context.Context) ([]string, error) { return gw.Services(), nil },
 			Drain: func(ctx context.Context, service, addr string, drained bool) error {
 				if drained {
 					return client.Drain(ctx, service, addr)
