@@ -36,8 +36,13 @@
 // (core keeps the last list); the client sets the session's watches again on
 // reconnect and the server fires those whose nodes changed meanwhile. When
 // the session expires, the watch ends with an error and core opens a new one.
-// Nodes whose name is not an address or whose data is not a URL query are
-// skipped with a warning.
+// The client keeps every watch set until its node changes and cannot remove
+// one, so the driver sets a watch only where its client holds none of that
+// node and kind: watchers opened again and again (core reopens one after any
+// error) share the watches already set instead of piling up copies; events
+// reach every watcher of the service whichever watcher set them
+// (watches.go). Nodes whose data is not a URL query are skipped with a
+// bounded warning; core keeps out names that are not an address.
 //
 // A ZooKeeper node name cannot hold '/', so an address such as
 // unix@/tmp/s.sock is stored as unix@%2Ftmp%2Fs.sock ('%' itself as %25) and
