@@ -48,7 +48,17 @@ func Start(t testing.TB) *Server {
 	Require(t)
 	dir := t.TempDir()
 	s := &Server{t: t, dir: dir, port: FreePort(t), cfgPath: filepath.Join(dir, "zoo.cfg"), logPath: filepath.Join(dir, "zk.log")}
-	cfg := fmt.Sprintf(`tickTime=200
+	if err := os.WriteFile(s.cfgPath, []byte(s.config("")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	s.start()
+	return s
+}
+
+// config is the server's zoo.cfg, with extra lines for an ensemble.
+func (s *Server) config(extra string) string {
+	return fmt.Sprintf(`tickTime=200
 dataDir=%s
 clientPort=%d
 clientPortAddress=127.0.0.1
@@ -56,13 +66,7 @@ admin.enableServer=false
 4lw.commands.whitelist=*
 maxClientCnxns=0
 maxSessionTimeout=60000
-`, filepath.Join(dir, "data"), s.port)
-	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	s.start()
-	return s
+%s`, filepath.Join(s.dir, "data"), s.port, extra)
 }
 
 // Require skips the test when java or ZooKeeper's jar is missing, or fails
@@ -225,17 +229,7 @@ func StartEnsemble(t testing.TB, n int) *Ensemble {
 	}
 	for i, s := range e.Servers {
 		// initLimit/syncLimit in ticks: followers get 4s to sync, 2s to answer.
-		cfg := fmt.Sprintf(`tickTime=200
-initLimit=20
-syncLimit=10
-dataDir=%s
-clientPort=%d
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=*
-maxClientCnxns=0
-maxSessionTimeout=60000
-%s`, filepath.Join(s.dir, "data"), s.port, peers.String())
+		cfg := s.config("initLimit=20\nsyncLimit=10\n" + peers.String())
 		if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o755); err != nil {
 			t.Fatal(err)
 		}
