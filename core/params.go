@@ -178,7 +178,7 @@ func (p *Params) unknown(known map[string]bool) error {
 	var unknown []string
 	for k := range p.values {
 		if !known[k] {
-			if !isOptionName(k) {
+			if !isOptionName(k) || valueless(p.values[k]) {
 				k = redacted // may be a piece of a mistyped secret
 			}
 			unknown = append(unknown, k)

@@ -154,8 +154,8 @@ func redactQuery(query string) string {
 	var parts []string
 	for _, k := range keys {
 		name := k
-		if !isOptionName(k) {
-			name = redacted
+		if !isOptionName(k) || !publicOptions[k] && valueless(q[k]) {
+			name = redacted // may be a secret pasted without a name
 		}
 		for _, v := range q[k] {
 			if !publicOptions[k] {
@@ -165,6 +165,17 @@ func redactQuery(query string) string {
 		}
 	}
 	return strings.Join(parts, "&")
+}
+
+// valueless reports whether an option was given without any value
+// ("?hunter2"): its name may well be a secret.
+func valueless(vs []string) bool {
+	for _, v := range vs {
+		if v != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // isOptionName reports whether k looks like an option name, which is safe to
@@ -220,8 +231,9 @@ func URLSecrets(rawURL string) []string {
 			if d, err := url.QueryUnescape(v); err == nil {
 				add(d)
 			}
-			if !isOptionName(dk) {
+			if !isOptionName(dk) || v == "" {
 				add(k)
+				add(dk)
 			}
 		}
 	}

@@ -245,3 +245,37 @@ func TestIdleCycles(t *testing.T) {
 	cli.Close()
 	poll(t, "no watch left", func() bool { return store.Watches("Echo") == 0 })
 }
+
+// Register while the registry is unreachable: the error wraps
+// core.ErrPending and comes with a working deregister function; the server
+// is listed once the registry answers, without calling Register again.
+func TestRegisterPending(t *testing.T) {
+	leakCheck(t)
+	url, name := newRegistry("ttl=600ms")
+	reg, cli := open(t, url), open(t, url)
+	store := inprocess.Lookup(name)
+	store.SetDown(true)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	deregister, err := grpcdiscovery.Register(ctx, reg, "Echo", lis, nil)
+	if !errors.Is(err, core.ErrPending) || deregister == nil {
+		t.Fatalf("Register during the outage = %v (deregister %v), want ErrPending and a deregister function", err, deregister != nil)
+	}
+	store.SetDown(false)
+	poll(t, "Echo listed once the registry answers", func() bool {
+		l, err := cli.Instances(context.Background(), "Echo")
+		return err == nil && len(l) == 1 && l[0].Addr == "tcp@"+lis.Addr().String()
+	})
+	if err := deregister(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "Echo gone after deregister", func() bool {
+		l, err := cli.Instances(context.Background(), "Echo")
+		return err == nil && len(l) == 0
+	})
+}

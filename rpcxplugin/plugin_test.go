@@ -14,6 +14,7 @@ import (
 	"github.com/smallnest/rpcx/server"
 
 	discovery "github.com/seedforge/discovery"
+	"github.com/seedforge/discovery/backend/inprocess"
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/rpcxplugin"
@@ -245,5 +246,49 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A server that starts while its registry is unreachable, for longer than
+// the plugin's timeout, is registered once the registry answers, without
+// a restart: rpcx's own Register does not fail, and the registration is
+// pending meanwhile (issue 10 §1).
+func TestServerPluginRegistersAfterLateRegistry(t *testing.T) {
+	leakCheck(t)
+	name := fmt.Sprintf("rpcxplugin-late-%d", seq.Add(1))
+	url := "inprocess://" + name + "?ttl=600ms"
+	reg, cli := open(t, url), open(t, url)
+	store := inprocess.Lookup(name)
+	store.SetDown(true)
+	s := server.NewServer()
+	p, err := rpcxplugin.NewServerPlugin(s, reg, rpcxplugin.WithTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.ServeListener("tcp", ln)
+	<-s.Started
+	if err := s.RegisterName("Echo", &Echo{}, ""); err != nil {
+		t.Fatalf("rpcx Register during the outage: %v", err)
+	}
+	poll(t, "the registration pending", func() bool {
+		st := reg.Status()
+		return len(st) == 1 && st[0].State == core.StateRetrying && st[0].LastError != ""
+	})
+	store.SetDown(false)
+	poll(t, "Echo registered once the registry answers", func() bool { return count(cli, "Echo") == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ln.Close()
+	if n := count(cli, "Echo"); n != 0 {
+		t.Fatalf("Echo still registered after Shutdown: %d", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,13 +45,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// String describes the configuration without its password.
+// String describes the configuration without its password (core.Redact).
 func (c Config) String() string {
 	user := ""
 	if c.Username != "" {
-		user = c.Username + ":xxxxx@"
+		user = url.PathEscape(c.Username) + ":" + url.PathEscape(c.Password) + "@"
 	}
-	return fmt.Sprintf("zk://%s%s%s?session_timeout=%s", user, strings.Join(c.Servers, ","), c.BasePath, c.SessionTimeout)
+	return core.Redact(fmt.Sprintf("zk://%s%s%s?session_timeout=%s", user, strings.Join(c.Servers, ","), c.BasePath, c.SessionTimeout))
 }
 
 func (c Config) withDefaults() (Config, error) {
