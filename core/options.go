@@ -30,7 +30,8 @@ type Options struct {
 	TTL time.Duration
 	// Interval is the refresh period. Default TTL/3; must be below TTL.
 	Interval time.Duration
-	// DeregisterTimeout bounds the deletes done by Close. Default 5s.
+	// DeregisterTimeout bounds the deletes done by Close as a whole: they run
+	// in parallel under this one deadline. Default 5s.
 	DeregisterTimeout time.Duration
 	// BackoffBase and BackoffCap shape the retry delays of re-registration
 	// and of re-opening broken watches. Defaults 200ms and 30s.
