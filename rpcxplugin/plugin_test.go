@@ -122,15 +122,7 @@ func TestServerPluginLifecycle(t *testing.T) {
 	xc.Close()
 	d.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// rpcx's Shutdown leaves its cmux accept loops on the raw listener and
-	// conn handlers running; end them so the leak check sees only ours.
-	s.Close()
-	ln.Close()
+	shutdown(t, s, ln)
 	for _, svc := range []string{"Echo", "Funcs", "Late"} {
 		if n := count(cli, svc); n != 0 {
 			t.Fatalf("%s still registered after Shutdown: %d", svc, n)
@@ -281,6 +273,17 @@ func TestServerPluginRegistersAfterLateRegistry(t *testing.T) {
 	})
 	store.SetDown(false)
 	poll(t, "Echo registered once the registry answers", func() bool { return count(cli, "Echo") == 1 })
+	shutdown(t, s, ln)
+	if n := count(cli, "Echo"); n != 0 {
+		t.Fatalf("Echo still registered after Shutdown: %d", n)
+	}
+}
+
+// shutdown stops s the way a server does (Shutdown deregisters), then ends
+// what rpcx's Shutdown leaves running (its cmux accept loops on the raw
+// listener, conn handlers) so the leak check sees only ours.
+func shutdown(t *testing.T, s *server.Server, ln net.Listener) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
@@ -288,7 +291,4 @@ func TestServerPluginRegistersAfterLateRegistry(t *testing.T) {
 	}
 	s.Close()
 	ln.Close()
-	if n := count(cli, "Echo"); n != 0 {
-		t.Fatalf("Echo still registered after Shutdown: %d", n)
-	}
 }
