@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -104,5 +105,36 @@ func TestBounded(t *testing.T) {
 	}
 	if err := ValidateAddr(long); err == nil || len(err.Error()) > 3*MaxLogged {
 		t.Errorf("ValidateAddr of 1 MB: %d bytes of error", len(err.Error()))
+	}
+}
+
+// TestListChecker: invalid entries are dropped from a copy, never from the
+// driver's slice, and each is logged once while it stays.
+func TestListChecker(t *testing.T) {
+	var logs strings.Builder
+	c := listChecker{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	good := Instance{Service: "S", Addr: "tcp@10.0.0.1:1"}
+	bad := Instance{Service: "S", Addr: "tcp@10.0.0.1:1/nested"}
+	other := Instance{Service: "T", Addr: "tcp@10.0.0.1:2"}
+	list := []Instance{bad, good, other}
+	for range 3 {
+		out := c.check("S", list)
+		if len(out) != 1 || out[0].Addr != good.Addr {
+			t.Fatalf("check = %v, want only %v", out, good)
+		}
+	}
+	if list[0].Addr != bad.Addr || list[1].Addr != good.Addr || list[2].Service != other.Service {
+		t.Fatalf("the driver's slice was changed: %v", list)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Fatalf("%d warnings for two bad entries kept in three lists:\n%s", n, logs.String())
+	}
+	c.check("S", []Instance{good}) // the bad ones left the store…
+	c.check("S", list)             // …and came back: logged again
+	if n := strings.Count(logs.String(), "level=WARN"); n != 4 {
+		t.Fatalf("%d warnings, want 4 after the bad entries came back:\n%s", n, logs.String())
+	}
+	if l := []Instance{good}; &c.check("S", l)[0] != &l[0] {
+		t.Fatalf("a valid list was copied")
 	}
 }

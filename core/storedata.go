@@ -41,35 +41,60 @@ func (s StoreData) LogValue() slog.Value {
 // Register refuses (Instance.Validate: an address that is not
 // network@host:port, bytes that are not UTF-8, …), so a bad key written into
 // the store by another tool never reaches a selector. It is the one place
-// this is decided for every backend. Each bad entry is logged once while it
-// stays in the lists of one watch, not at every change.
+// this is decided for every backend: check for full lists, keep for one
+// instance (a change). Each bad entry is logged once while it stays in the
+// store, not at every change.
 type listChecker struct {
 	log    *slog.Logger    // with the service
-	warned map[string]bool // the bad addresses of the last list
+	warned map[string]bool // bad addresses already logged
 }
 
-// check returns list without its invalid entries, reusing list's array.
+// check returns list without its invalid entries. The driver's slice is
+// left alone; a new one is made only when something is dropped.
 func (c *listChecker) check(service string, list []Instance) []Instance {
-	var bad map[string]bool
-	out := list[:0]
-	for _, in := range list {
-		err := in.Validate()
-		if err == nil && in.Service != service {
-			err = fmt.Errorf("%w: the driver listed it under service %s", ErrInvalid, Bounded(in.Service))
-		}
-		if err == nil {
-			out = append(out, in)
+	var out []Instance
+	bad := map[string]bool{}
+	for i, in := range list {
+		if c.keep(service, in) {
+			if out != nil {
+				out = append(out, in)
+			}
 			continue
 		}
-		if bad == nil {
-			bad = map[string]bool{}
-		}
 		bad[in.Addr] = true
-		if !c.warned[in.Addr] {
-			c.log.Warn("discovery: skipping a record that is not a valid instance", "addr", StoreData(in.Addr), "err", err)
+		if out == nil {
+			out = append(make([]Instance, 0, len(list)-1), list[:i]...)
 		}
 	}
-	clear(list[len(out):]) // no stale copies behind the slice's length
-	c.warned = bad
+	// Forget the bad entries that left the store, so one written again is
+	// logged again.
+	for addr := range c.warned {
+		if !bad[addr] {
+			delete(c.warned, addr)
+		}
+	}
+	if out == nil {
+		return list
+	}
 	return out
+}
+
+// keep reports whether in may be listed, logging it the first time it may
+// not.
+func (c *listChecker) keep(service string, in Instance) bool {
+	err := in.Validate()
+	if err == nil && in.Service != service {
+		err = fmt.Errorf("%w: the driver listed it under service %s", ErrInvalid, Bounded(in.Service))
+	}
+	if err == nil {
+		return true
+	}
+	if !c.warned[in.Addr] {
+		if c.warned == nil {
+			c.warned = map[string]bool{}
+		}
+		c.warned[in.Addr] = true
+		c.log.Warn("discovery: skipping a record that is not a valid instance", "addr", StoreData(in.Addr), "err", err)
+	}
+	return false
 }
