@@ -116,6 +116,9 @@ func New(cfg Config) (*Gateway, error) {
 		if strings.EqualFold(s.Selector, "consistenthash") && s.HashHeader == "" {
 			return fmt.Errorf("%w: gateway: service %s: consistenthash needs HashHeader, the header whose value is the key", core.ErrInvalid, name)
 		}
+		if s.FailMode == selector.Failbackup && !s.Idempotent {
+			return fmt.Errorf("%w: gateway: service %s: failbackup sends a second copy of slow calls, which only an idempotent service can take: set Idempotent or choose another fail mode", core.ErrInvalid, name)
+		}
 		if s.Timeout < 0 || s.Retries < -1 {
 			return fmt.Errorf("%w: gateway: service %s: Timeout must be ≥ 0 and Retries ≥ -1", core.ErrInvalid, name)
 		}

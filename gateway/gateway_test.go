@@ -14,6 +14,7 @@ import (
 	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/gateway"
 	"github.com/seedforge/discovery/internal/leaktest"
+	"github.com/seedforge/discovery/selector"
 )
 
 func decode(t *testing.T, a answer) Reply {
@@ -248,6 +249,7 @@ func TestConfigErrors(t *testing.T) {
 		{gateway.Config{Discovery: client, Default: gateway.Service{Selector: "fastest"}}, "unknown selector"},
 		{gateway.Config{Discovery: client, Services: map[string]gateway.Service{"A": {Selector: "consistenthash"}}}, "HashHeader"},
 		{gateway.Config{Discovery: client, Services: map[string]gateway.Service{"a/b": {}}}, "must not contain"},
+		{gateway.Config{Discovery: client, Default: gateway.Service{FailMode: selector.Failbackup}}, "idempotent"},
 	} {
 		if _, err := gateway.New(c.cfg); err == nil || !strings.Contains(err.Error(), c.text) {
 			t.Errorf("New(%+v) = %v, want an error with %q", c.cfg, err, c.text)
