@@ -200,9 +200,14 @@ func TestConsistentHashChangesMatchRebuild(t *testing.T) {
 	}
 	for step := range 300 {
 		var up, down []core.Instance
+		touched := map[int]bool{}      // one change per address and step
 		size := 150 + 150*(step/100%2) // grows to ~300, shrinks, grows
 		for range 1 + rng.IntN(3) {
 			i := rng.IntN(2 * size)
+			if touched[i] {
+				continue
+			}
+			touched[i] = true
 			in := core.Instance{Service: "svc", Addr: addr(i), Meta: core.Metadata{"v": fmt.Sprint(step)}}
 			if _, ok := cur[i]; ok && rng.IntN(3) == 0 {
 				delete(cur, i)

@@ -13,11 +13,11 @@ import (
 // changed; Update still takes whole lists and works out the change itself.
 type Incremental interface {
 	Selector
-	// Apply changes the current list: each instance of upserted is added,
-	// or replaces the one with the same address (new metadata); each
-	// instance of removed, matched by address, is dropped (unknown ones are
-	// ignored). A new snapshot is published atomically, as by Update, and
-	// the slices are not kept.
+	// Apply changes the current list: each instance of removed, matched by
+	// address, is dropped (unknown ones are ignored); then each instance of
+	// upserted is added, or replaces the one with the same address (new
+	// metadata). A new snapshot is published atomically, as by Update, and
+	// the slices are not kept. The arguments are those of core.Update.
 	Apply(upserted, removed []core.Instance)
 }
 
