@@ -36,6 +36,7 @@ func New(cfg Config) (core.Driver, error) {
 		log:      cfg.Logger.With("backend", "zookeeper"),
 		watchers: map[string]map[*watcher]struct{}{},
 		armed:    map[string]*pathWatches{},
+		owned:    map[string]ownCheck{},
 		lost:     make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
@@ -79,6 +80,7 @@ type driver struct {
 	session   int64                            // last session ID seen
 	onLoss    []func()                         // core.LossNotifier callbacks
 	armed     map[string]*pathWatches          // watches the client holds, by node path (watches.go)
+	owned     map[string]ownCheck              // our nodes, found ours under a data watch (watches.go)
 	closed    chan struct{}
 	closing   bool
 	calls     sync.WaitGroup // goroutines of calls abandoned by their context

@@ -124,15 +124,27 @@ func (d *driver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Durat
 		return err
 	}
 	path := d.nodePath(inst)
-	stat, err := d.stat(ctx, path)
+	// The session is kept alive by the client's pings; what can be lost is
+	// the node (deleted, or replaced by another session's). A data watch on
+	// it, set by the last check, fires on either: until it does, no request.
+	if d.ownUnchanged(path) {
+		return nil
+	}
+	session := d.conn.SessionID()
+	exists, stat, err := d.statW(ctx, path, func(st *zk.Stat) bool {
+		return st.EphemeralOwner != 0 && st.EphemeralOwner == session
+	})
+	if err == nil && !exists {
+		err = zk.ErrNoNode
+	}
 	if errors.Is(err, zk.ErrNoNode) {
 		return fmt.Errorf("zookeeper: %s: %w", path, core.ErrNotFound)
 	}
 	if err != nil {
 		return d.wrap("check", path, err)
 	}
-	if owner := stat.EphemeralOwner; owner == 0 || owner != d.conn.SessionID() {
-		return fmt.Errorf("zookeeper: %s belongs to session 0x%x, not ours (0x%x): %w", path, owner, d.conn.SessionID(), core.ErrNotFound)
+	if owner := stat.EphemeralOwner; owner == 0 || owner != session {
+		return fmt.Errorf("zookeeper: %s belongs to session 0x%x, not ours (0x%x): %w", path, owner, session, core.ErrNotFound)
 	}
 	return nil
 }
@@ -145,6 +157,7 @@ func (d *driver) Delete(ctx context.Context, inst core.Instance) error {
 		return err
 	}
 	path := d.nodePath(inst)
+	d.forgetOwned(path)
 	stat, err := d.stat(ctx, path)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil

@@ -159,20 +159,68 @@ func readWatched[T any](ctx context.Context, d *driver, path string, kind watchK
 // existsW says whether path exists, setting a watch on its existence
 // (a data watch when it exists, an exist watch when not) unless one is held.
 func (d *driver) existsW(ctx context.Context, path string) (bool, error) {
-	return call(ctx, d, func() (bool, error) {
+	ok, _, err := d.statW(ctx, path, nil)
+	return ok, err
+}
+
+// statW is existsW with the node's stat. When the node exists and ours(stat)
+// says it is one of our registrations, and a data watch on it is held once
+// the read is done, it records that: until that watch fires (the node
+// changed or was deleted) or the session's watches are dropped, the node is
+// known to be ours without a read (ownUnchanged).
+func (d *driver) statW(ctx context.Context, path string, ours func(*zk.Stat) bool) (bool, *zk.Stat, error) {
+	type res struct {
+		ok bool
+		st *zk.Stat
+	}
+	r, err := call(ctx, d, func() (res, error) {
 		pw, at, held := d.beginWatch(path)
+		var r res
+		var err error
 		if held[watchData] || held[watchExist] {
-			ok, _, err := d.conn.Exists(path)
+			r.ok, r.st, err = d.conn.Exists(path)
 			d.endWatch(path, pw, at, watchData, false)
-			return ok, err
+		} else {
+			d.watchRequests.Add(1)
+			r.ok, r.st, _, err = d.conn.ExistsW(path)
+			kind := watchExist
+			if r.ok {
+				kind = watchData
+			}
+			d.endWatch(path, pw, at, kind, err == nil)
 		}
-		d.watchRequests.Add(1)
-		ok, _, _, err := d.conn.ExistsW(path)
-		kind := watchExist
-		if ok {
-			kind = watchData
+		if err == nil && r.ok && ours != nil && ours(r.st) {
+			d.mu.Lock()
+			if d.armed[path] == pw && pw.events == at && pw.held[watchData] {
+				d.owned[path] = ownCheck{pw: pw, events: at}
+			}
+			d.mu.Unlock()
 		}
-		d.endWatch(path, pw, at, kind, err == nil)
-		return ok, err
+		return r, err
 	})
+	return r.ok, r.st, err
+}
+
+// ownCheck is the watch state of one of our nodes when it was last found to
+// be ours: the node's entry and its event count then.
+type ownCheck struct {
+	pw     *pathWatches
+	events uint64
+}
+
+// ownUnchanged says whether path was found to be ours under a data watch
+// that has not fired since: no request is needed to know it still is (an
+// ephemeral node changes owner only by being deleted, which fires it).
+func (d *driver) ownUnchanged(path string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.owned[path]
+	return ok && d.armed[path] == c.pw && c.pw.events == c.events && c.pw.held[watchData]
+}
+
+// forgetOwned drops path from the nodes known to be ours (deregistered).
+func (d *driver) forgetOwned(path string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.owned, path)
 }

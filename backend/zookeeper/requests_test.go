@@ -1,0 +1,108 @@
+//go:build zookeeper
+
+package zookeeper_test
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/seedforge/discovery/backend/zookeeper"
+	"github.com/seedforge/discovery/backend/zookeeper/zktest"
+	"github.com/seedforge/discovery/core"
+)
+
+// TestRequestsPerInterval: one process with 1,000 registrations makes at most
+// 5 requests per refresh interval, as the server counts them (zk_packets_received,
+// pings included): each refresh is answered by a data watch on the node
+// instead of a read. A node deleted by someone else still comes back within
+// one interval.
+func TestRequestsPerInterval(t *testing.T) {
+	leakCheck(t)
+	srv := zktest.Start(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	const n, ttl = 1000, 3 * time.Second
+	const base = "/requests"
+	c := newClient(t, newDriver(t, zookeeper.Config{Servers: []string{srv.Addr()}, BasePath: base}), ttl)
+	interval := ttl / core.TTLPerInterval
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if err := c.reg.Register(ctx, core.Instance{Service: "S", Addr: fmt.Sprintf("tcp@127.0.0.1:%d", 10000+i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Every node is checked once (setting its watch) in its first refresh;
+	// count from when those reads are over.
+	poll(t, 4*interval+10*time.Second, "the first refresh of every node", func() error {
+		before := packetsReceived(t, srv)
+		time.Sleep(interval) // a measurement window, not synchronisation
+		if got := packetsReceived(t, srv) - before; got > 5 {
+			return fmt.Errorf("%d requests in one interval", got)
+		}
+		return nil
+	})
+	const windows = 4
+	start, before := time.Now(), packetsReceived(t, srv)
+	time.Sleep(windows * interval) // the measurement window
+	requests, elapsed := packetsReceived(t, srv)-before, time.Since(start)
+	perInterval := float64(requests) / (float64(elapsed) / float64(interval))
+	t.Logf("%d registrations: %d requests in %v, %.1f per refresh interval (%v)", n, requests, elapsed.Round(time.Millisecond), perInterval, interval)
+	if perInterval > 5 {
+		t.Fatalf("%.1f requests per refresh interval, want at most 5", perInterval)
+	}
+
+	// Deleted by someone else: back within one interval (plus the refresh
+	// jitter and slack for the loaded machine).
+	raw := rawConn(t, srv.Addr(), "")
+	path := base + "/S/" + "tcp@127.0.0.1:10042"
+	if err := raw.Delete(path, -1); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	poll(t, interval+interval/10+time.Second, "the deleted node written again", func() error {
+		ok, st, err := raw.Exists(path)
+		if err != nil {
+			return err
+		}
+		if !ok || st.EphemeralOwner == 0 {
+			return zk.ErrNoNode
+		}
+		return nil
+	})
+	t.Logf("deleted node back after %v", time.Since(deleted).Round(time.Millisecond))
+}
+
+var packetsRe = regexp.MustCompile(`zk_packets_received\s+(\d+)`)
+
+// packetsReceived is the server's count of packets received from clients
+// (mntr's zk_packets_received): every request and ping.
+func packetsReceived(t testing.TB, srv *zktest.Server) int {
+	t.Helper()
+	out, err := zktest.FourLetter(srv.Addr(), "mntr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := packetsRe.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("mntr answered %q", out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
