@@ -46,10 +46,8 @@ type ownKey struct {
 }
 
 type ownWatch struct {
-	keys   int   // tracked keys under the prefix
-	live   bool  // established; events since fromRev are all delivered
-	from   int64 // the revision the watch vouches for changes after
-	cancel context.CancelFunc
+	live bool  // established; events since from are all delivered
+	from int64 // the revision the watch vouches for changes after
 }
 
 // ownRestartDelay paces re-creating a service's watch after the client closed
@@ -78,7 +76,6 @@ func (o *ownKeys) track(service, key string) {
 		}
 		o.watches[prefix] = w
 	}
-	w.keys++
 	o.keys[key] = &ownKey{watch: w}
 }
 
@@ -119,24 +116,14 @@ func (o *ownKeys) state(key string, lease clientv3.LeaseID) (ok, known bool) {
 	return true, true
 }
 
-// untrack forgets key (deregistered), stopping its service's watch when it
-// was the last.
+// untrack forgets key (deregistered). The service's watch stays until
+// Close, even with no key left: a server that deregisters and registers
+// again (a drain, a restart of its listener) would otherwise open and cancel
+// a watch each time.
 func (o *ownKeys) untrack(key string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	k := o.keys[key]
-	if k == nil {
-		return
-	}
 	delete(o.keys, key)
-	if k.watch.keys--; k.watch.keys == 0 {
-		k.watch.cancel()
-		for p, w := range o.watches {
-			if w == k.watch {
-				delete(o.watches, p)
-			}
-		}
-	}
 }
 
 // start runs the watch of prefix in a goroutine that Close waits for; false
@@ -148,12 +135,10 @@ func (o *ownKeys) start(prefix string, w *ownWatch) bool {
 	if d.closed {
 		return false
 	}
-	ctx, cancel := context.WithCancel(d.ctx)
-	w.cancel = cancel
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		o.run(ctx, prefix, w)
+		o.run(d.ctx, prefix, w)
 	}()
 	return true
 }

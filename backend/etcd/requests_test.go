@@ -22,7 +22,9 @@ func TestRequestsPerInterval(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
 	raw := rawClient(t, srv.endpoint())
-	ctx := ctxT(t, 2*time.Minute)
+	// Registering 2,000 takes ~25 s under -race on two cores, much more
+	// when other suites run: the bound is for a hung test only.
+	ctx := ctxT(t, 5*time.Minute)
 	const base, n = "/requests", 2000
 	d := newDriverT(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: base})
 	reg, err := core.NewRegistrar(d, testOptions())
