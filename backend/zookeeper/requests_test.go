@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/seedforge/discovery/backend/zookeeper"
 	"github.com/seedforge/discovery/backend/zookeeper/zktest"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 )
 
 // TestRequestsPerInterval: one process with 1,000 registrations makes at most
@@ -30,23 +30,9 @@ func TestRequestsPerInterval(t *testing.T) {
 	const base = "/requests"
 	c := newClient(t, newDriver(t, zookeeper.Config{Servers: []string{srv.Addr()}, BasePath: base}), ttl)
 	interval := ttl / core.TTLPerInterval
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				if err := c.reg.Register(ctx, core.Instance{Service: "S", Addr: fmt.Sprintf("tcp@127.0.0.1:%d", 10000+i)}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	coretest.RegisterMany(t, ctx, c.reg, n, func(i int) core.Instance {
+		return core.Instance{Service: "S", Addr: fmt.Sprintf("tcp@127.0.0.1:%d", 10000+i)}
+	})
 
 	// Every node is checked once (setting its watch) in its first refresh;
 	// count from when those reads are over.

@@ -150,3 +150,28 @@ func metaString(l []core.Instance) string {
 	}
 	return b.String()
 }
+
+// RegisterMany registers n instances, instance(0) to instance(n-1), from 8
+// goroutines at once (one at a time would take minutes under -race), and
+// fails t on the first error.
+func RegisterMany(t testing.TB, ctx context.Context, reg core.Registrar, n int, instance func(i int) core.Instance) {
+	t.Helper()
+	const workers = 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := w; i < n; i += workers {
+				if err := reg.Register(ctx, instance(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
