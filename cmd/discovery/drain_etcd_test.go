@@ -3,6 +3,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -34,5 +36,32 @@ func TestDrainCommand(t *testing.T) {
 	waitFor(t, step, "the undrained instance listed again", func() bool {
 		r := runCLI(t, "list", "--json", url, "Echo")
 		return r.code == 0 && len(parseList(t, r)) == 1
+	})
+}
+
+// discovery ui serves the dashboard of the registry; open only on loopback.
+func TestUICommand(t *testing.T) {
+	srv := testserver.StartEtcd(t)
+	url := "etcd://" + srv.Endpoint() + "/discovery_cli"
+	if r := runCLI(t, "ui", url, "--listen", "0.0.0.0:0"); r.code != exitUsage || !strings.Contains(r.stderr, "DISCOVERY_UI_TOKEN") {
+		t.Errorf("ui on 0.0.0.0 without a token: exit %d: %s", r.code, r.stderr)
+	}
+	reg := startCLI(t, "register", "--json", url, "Echo", "tcp@127.0.0.1:18201")
+	waitFor(t, step, "registration", func() bool { return strings.Contains(reg.stdout.String(), `"event":"registered"`) })
+	ui := startCLI(t, "ui", url, "--listen", "127.0.0.1:0")
+	var addr string
+	waitFor(t, step, "the dashboard's address", func() bool {
+		_, rest, ok := strings.Cut(ui.stdout.String(), " on http://")
+		addr, _, _ = strings.Cut(rest, "/ui")
+		return ok && addr != ""
+	})
+	waitFor(t, step, "Echo on the dashboard, found by enumeration", func() bool {
+		res, err := http.Get("http://" + addr + "/ui/api/state")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode == 200 && strings.Contains(string(b), `"addr":"tcp@127.0.0.1:18201"`)
 	})
 }
