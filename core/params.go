@@ -125,7 +125,8 @@ func (p *Params) Repeated() error {
 		// Values only of options known to be public; names only if they
 		// look like option names (either may be a mistyped secret).
 		shown := fmt.Sprintf("%d times", len(v))
-		if publicOptions[k] {
+		if policyOptions[k] { // the scheme's own public options are not known here
+
 			shown = strings.Join(v, ", ")
 		}
 		if !isOptionName(k) {

@@ -20,19 +20,26 @@ import (
 //   - The password is always hidden, the user name too when the backend
 //     takes it as a token (consul) or the scheme is unknown.
 //   - Option values are shown only for the options known to hold no secret
-//     (publicOptions); every other value, misspelt ones included, is hidden.
+//     (publicOption); every other value, misspelt ones included, is hidden.
 //   - Logs and errors that may quote a secret outside a URL are scrubbed of
 //     every secret URLSecrets finds (RedactHandler, RedactError).
 
-// publicOptions are the URL options whose values are never secret, across
-// every backend. An option missing here is shown as name=xxxxx: safe.
-var publicOptions = map[string]bool{
+// policyOptions are the options every backend shares (discovery.Open reads
+// them); none holds a secret. A backend's own options are shown when it
+// declares them (Backend.Options) and not as secret (Backend.SecretOptions);
+// any other option, misspelt ones included, is shown as name=xxxxx.
+var policyOptions = map[string]bool{
 	"ttl": true, "interval": true, "deregister_timeout": true, "group": true, "version": true,
-	"mode": true, "dc": true, "wait": true, "min_query_interval": true, "deregister_critical_after": true,
-	"session_timeout": true, "dial_timeout": true, "query_timeout": true, "browse": true, "expiry": true,
-	"interface": true, "tls": true, "tls_ca": true, "tls_cert": true, "tls_key": true,
-	"tls_server_name": true, "tls_insecure_skip_verify": true,
-	"namespace": true, "kubeconfig": true, "context": true,
+	"self_preservation": true, "self_preservation_hold": true,
+}
+
+// publicOption reports whether the value of option k of scheme may be shown.
+func publicOption(scheme, k string) bool {
+	if policyOptions[k] {
+		return true
+	}
+	b, ok := LookupBackend(scheme)
+	return ok && slices.Contains(b.Options, k) && !slices.Contains(b.SecretOptions, k)
 }
 
 const redacted = "xxxxx"
@@ -134,12 +141,12 @@ func Redact(rawURL string) string {
 	}
 	b.WriteString(u.rest)
 	if u.hasQuery {
-		b.WriteString("?" + redactQuery(u.query))
+		b.WriteString("?" + redactQuery(u.scheme, u.query))
 	}
 	return b.String()
 }
 
-func redactQuery(query string) string {
+func redactQuery(scheme, query string) string {
 	q, err := url.ParseQuery(query)
 	if err != nil {
 		return redacted
@@ -154,11 +161,12 @@ func redactQuery(query string) string {
 	var parts []string
 	for _, k := range keys {
 		name := k
-		if !isOptionName(k) || !publicOptions[k] && valueless(q[k]) {
+		public := publicOption(scheme, k)
+		if !isOptionName(k) || !public && valueless(q[k]) {
 			name = redacted // may be a secret pasted without a name
 		}
 		for _, v := range q[k] {
-			if !publicOptions[k] {
+			if !public {
 				v = redacted
 			}
 			parts = append(parts, url.QueryEscape(name)+"="+url.QueryEscape(v))
@@ -224,7 +232,7 @@ func URLSecrets(rawURL string) []string {
 		for pair := range strings.SplitSeq(u.query, "&") {
 			k, v, _ := strings.Cut(pair, "=")
 			dk, _ := url.QueryUnescape(k)
-			if publicOptions[dk] {
+			if publicOption(u.scheme, dk) {
 				continue
 			}
 			add(v)

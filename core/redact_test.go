@@ -46,11 +46,17 @@ func decoded(pass string) string {
 }
 
 func TestRedactOptionsFailClosed(t *testing.T) {
+	if _, ok := core.LookupBackend("opts-test"); !ok { // once per process: -count=N reruns
+		core.RegisterBackend(core.Backend{Scheme: "opts-test", Options: []string{"mode", "key"}, SecretOptions: []string{"key"},
+			Open: func(context.Context, core.Target, *core.Params) (core.Driver, error) { return nil, nil }})
+	}
 	cases := map[string]string{
 		// misspelt secret options, and any unknown option, lose their value
 		"etcd://h:2379/x?passwd=hunter22":               "etcd://h:2379/x?passwd=xxxxx",
 		"etcd://h:2379/x?pasword=hunter22&ttl=5s":       "etcd://h:2379/x?pasword=xxxxx&ttl=5s",
-		"consul://h:8500?tokn=hunter22&mode=kv":         "consul://h:8500?mode=kv&tokn=xxxxx",
+		"opts-test://h:8500?tokn=hunter22&mode=kv":      "opts-test://h:8500?mode=kv&tokn=xxxxx",
+		"opts-test://h:8500?key=hunter22":               "opts-test://h:8500?key=xxxxx",
+		"unknownscheme://h:8500?mode=kv":                "unknownscheme://h:8500?mode=xxxxx",
 		"etcd://h:2379/x?bogus=hunter22":                "etcd://h:2379/x?bogus=xxxxx",
 		"etcd://h:2379/x?hunter22":                      "etcd://h:2379/x?xxxxx=xxxxx",
 		"etcd://h:2379/x?%zzhunter22":                   "etcd://h:2379/x?xxxxx",

@@ -33,6 +33,10 @@ type Backend struct {
 	// so a misspelt option is named as such instead of surfacing as the
 	// error its absence causes. Reading an undeclared option fails the open.
 	Options []string
+	// SecretOptions are the Options whose values are secrets: redaction
+	// hides them. Values of the other declared options are shown in errors
+	// and logs; values of undeclared ones never are.
+	SecretOptions []string
 }
 
 var (
