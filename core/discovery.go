@@ -22,6 +22,13 @@ type Discovery interface {
 	// ends or the Discovery is closed. However many subscribers, one process
 	// holds one store watch per service.
 	Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error)
+	// WatchChanges is Watch for readers that keep state per instance (a
+	// consistent-hash ring, per-instance statistics): each Update carries
+	// the filtered list as a shared Snapshot and what changed since the
+	// Update the reader received before, so a change costs what changed.
+	// The first Update has Reset set. Coalescing, outages and filters are as
+	// for Watch; an unread Update is replaced by one spanning both.
+	WatchChanges(ctx context.Context, service string, opts ...WatchOption) (<-chan Update, error)
 	// WatchStatus reports the shared watch of every watched service:
 	// healthy or stale since when, the last error, the instance count, and
 	// whether self-preservation holds back a loss.
@@ -66,6 +73,22 @@ func (d *discovery) Instances(ctx context.Context, service string, opts ...Watch
 }
 
 func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOption) (<-chan []Instance, error) {
+	sub, err := d.subscribe(ctx, service, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	return sub.lists, nil
+}
+
+func (d *discovery) WatchChanges(ctx context.Context, service string, opts ...WatchOption) (<-chan Update, error) {
+	sub, err := d.subscribe(ctx, service, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	return sub.updates, nil
+}
+
+func (d *discovery) subscribe(ctx context.Context, service string, opts []WatchOption, changes bool) (*subscriber, error) {
 	if err := validateService(d.d, service); err != nil {
 		return nil, err
 	}
@@ -83,10 +106,10 @@ func (d *discovery) Watch(ctx context.Context, service string, opts ...WatchOpti
 	if sw == nil {
 		sw = d.startWatch(service)
 	}
-	sub := newSubscriber(f, sw.log)
+	sub := newSubscriber(f, sw.log, changes)
 	sw.subscribe(sub)
 	sub.stop = context.AfterFunc(ctx, func() { d.unsubscribe(sw, sub) })
-	return sub.ch, nil
+	return sub, nil
 }
 
 // startWatch must be called with d.mu held.

@@ -62,48 +62,60 @@ func (f *filterSet) keep(i Instance) bool {
 	return true
 }
 
-// keepSafe is keep with a user filter's panic turned into "drop".
-func (f *filterSet) keepSafe(i Instance) (kept bool, panicked any) {
-	defer func() {
-		if p := recover(); p != nil {
-			kept, panicked = false, p
-		}
-	}()
-	return f.keep(i), nil
+// panicTally counts the instances a user filter panicked on while one
+// list was filtered, so that one log line reports them all.
+type panicTally struct {
+	n     int
+	first any
+	addr  string
 }
 
-// apply returns the kept instances in a new slice (never nil). A user filter
-// that panics drops the instance; one log line per list says how often.
-func (f *filterSet) apply(list []Instance, log *slog.Logger) []Instance {
-	out := make([]Instance, 0, len(list))
-	var panics int
-	var first any
-	var firstAddr string
-	if len(f.custom) == 0 { // core's own filters cannot panic: no recover cost
-		for _, i := range list {
-			if f.keep(i) {
-				out = append(out, i)
-			}
-		}
-		return out
+func (t *panicTally) report(log *slog.Logger) {
+	if t.n > 0 {
+		log.Error("discovery: a WithFilter function panicked; its instances are dropped",
+			"instances_dropped", t.n, "first_addr", t.addr, "panic", bounded(fmt.Sprint(t.first)))
 	}
-	for _, i := range list {
-		kept, p := f.keepSafe(i)
-		if p != nil {
-			if panics == 0 {
-				first, firstAddr = p, i.Addr
+}
+
+// check is keep with a user filter's panic turned into "drop", counted in t.
+func (f *filterSet) check(i Instance, t *panicTally) (kept bool) {
+	if len(f.custom) == 0 { // core's own filters cannot panic: no recover cost
+		return f.keep(i)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			if t.n == 0 {
+				t.first, t.addr = p, i.Addr
 			}
-			panics++
+			t.n++
+			kept = false
 		}
-		if kept {
+	}()
+	return f.keep(i)
+}
+
+// apply returns the kept instances in a new slice (never nil).
+func (f *filterSet) apply(list []Instance, log *slog.Logger) []Instance {
+	var tally panicTally
+	defer tally.report(log)
+	out := make([]Instance, 0, len(list))
+	for _, i := range list {
+		if f.check(i, &tally) {
 			out = append(out, i)
 		}
 	}
-	if panics > 0 {
-		log.Error("discovery: a WithFilter function panicked; its instances are dropped",
-			"instances_dropped", panics, "first_addr", firstAddr, "panic", bounded(fmt.Sprint(first)))
-	}
 	return out
+}
+
+// viewKey identifies the filters of core's own that subscribers can share
+// a view by; ok is false with user filters, which cannot be compared.
+func (f *filterSet) viewKey() (key filterKey, ok bool) {
+	return filterKey{f.group, f.version, f.inactive}, len(f.custom) == 0
+}
+
+type filterKey struct {
+	group, version string
+	inactive       bool
 }
 
 // bounded cuts s to a size fit for one log line.

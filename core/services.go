@@ -125,8 +125,8 @@ func (d *discovery) rawList(ctx context.Context, service string) ([]Instance, er
 	sw := d.services[service]
 	d.mu.Unlock()
 	if sw != nil {
-		if list, known := sw.current(); known {
-			return list, nil
+		if base, known := sw.current(); known {
+			return base.Slice(), nil
 		}
 	}
 	list, err := d.d.List(ctx, service)
@@ -134,7 +134,7 @@ func (d *discovery) rawList(ctx context.Context, service string) ([]Instance, er
 		return nil, fmt.Errorf("list %s: %w", service, err)
 	}
 	list = (&listChecker{log: d.o.Logger.With("service", service)}).check(service, list)
-	return sortByAddr(list), nil
+	return uniqueByAddr(list), nil
 }
 
 // Unsupportedf builds an ErrUnsupported error for drivers that implement

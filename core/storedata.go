@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 )
 
@@ -97,4 +98,28 @@ func (c *listChecker) keep(service string, in Instance) bool {
 		c.log.Warn("discovery: skipping a record that is not a valid instance", "addr", StoreData(in.Addr), "err", err)
 	}
 	return false
+}
+
+// checkChange is check for a DeltaWatcher's change: an invalid put is left
+// out and its address deleted, as a full list without it would have it.
+func (c *listChecker) checkChange(service string, ch Change) Change {
+	for _, a := range ch.Deleted {
+		delete(c.warned, a) // left the store: log it again if it comes back
+	}
+	var bad []string
+	for _, in := range ch.Put {
+		if !c.keep(service, in) {
+			bad = append(bad, in.Addr)
+		}
+	}
+	if bad == nil {
+		return ch
+	}
+	puts := make([]Instance, 0, len(ch.Put)-len(bad))
+	for _, in := range ch.Put {
+		if !slices.Contains(bad, in.Addr) {
+			puts = append(puts, in)
+		}
+	}
+	return Change{Put: puts, Deleted: append(slices.Clip(ch.Deleted), bad...)}
 }

@@ -73,7 +73,7 @@ func (sw *serviceWatch) status() ServiceStatus {
 	defer sw.mu.Unlock()
 	return ServiceStatus{
 		Service: sw.service, State: sw.health.state, Since: sw.health.since, LastError: sw.health.lastErr,
-		Instances: len(sw.list), Subscribers: len(sw.subs),
+		Instances: sw.base.Len(), Subscribers: sw.subs,
 		Preserving: sw.pres.holding, PreservingSince: sw.pres.since, Holds: sw.pres.holds,
 	}
 }

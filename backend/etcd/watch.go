@@ -35,33 +35,56 @@ type watcher struct {
 // errWatchClosed reports a watch channel the client closed without a reason.
 var errWatchClosed = errors.New("etcd watch closed")
 
+var _ core.DeltaWatcher = (*watcher)(nil)
+
+// Next returns the list read from the prefix on the first call, then the
+// list after each batch of events.
 func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 	if w.wch == nil {
 		return w.load(ctx)
 	}
+	if _, err := w.NextChange(ctx); err != nil {
+		return nil, err
+	}
+	return w.list(), nil
+}
+
+// NextChange returns what one batch of etcd events changed: etcd says what
+// changed, so core gets it as is instead of a new full list.
+func (w *watcher) NextChange(ctx context.Context) (core.Change, error) {
+	if w.wch == nil {
+		return core.Change{}, errors.New("etcd watch: NextChange before the first Next")
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return core.Change{}, ctx.Err()
 		case resp, ok := <-w.wch:
 			if !ok {
 				if err := w.ctx.Err(); err != nil {
-					return nil, err
+					return core.Change{}, err
 				}
-				return nil, fmt.Errorf("%s: %w", w.prefix, errWatchClosed)
+				return core.Change{}, fmt.Errorf("%s: %w", w.prefix, errWatchClosed)
 			}
 			if err := resp.Err(); err != nil {
 				// Compacted, cancelled, or no leader: re-read from scratch.
-				return nil, w.d.fail("watch "+w.prefix, err)
+				return core.Change{}, w.d.fail("watch "+w.prefix, err)
 			}
-			changed := false
+			// The last event of a key in the batch wins.
+			last := make(map[string]*core.Instance, len(resp.Events))
 			for _, ev := range resp.Events {
-				if w.apply(ev) {
-					changed = true
+				w.apply(ev, last)
+			}
+			var c core.Change
+			for addr, in := range last {
+				if in != nil {
+					c.Put = append(c.Put, *in)
+				} else {
+					c.Deleted = append(c.Deleted, addr)
 				}
 			}
-			if changed {
-				return w.list(), nil
+			if len(last) > 0 {
+				return c, nil
 			}
 			// Progress notification or keys that are not instances.
 		}
@@ -90,26 +113,23 @@ func (w *watcher) load(ctx context.Context) ([]core.Instance, error) {
 	return w.list(), nil
 }
 
-// apply folds one event into the map and reports whether the list changed.
-func (w *watcher) apply(ev *clientv3.Event) bool {
+// apply folds one event into the map and records in last what became of
+// its address: the instance, or nil when it left the list.
+func (w *watcher) apply(ev *clientv3.Event, last map[string]*core.Instance) {
 	addr := strings.TrimPrefix(string(ev.Kv.Key), w.prefix)
-	switch ev.Type {
-	case mvccpb.DELETE:
-		if _, ok := w.insts[addr]; ok {
-			delete(w.insts, addr)
-			return true
-		}
-		return false
-	default: // PUT: a new instance or new metadata
-		in, ok := w.d.parse(w.service, w.prefix, ev.Kv.Key, ev.Kv.Value)
-		if !ok {
-			// A value we can't read replaces a good one: drop that instance.
-			_, had := w.insts[addr]
-			delete(w.insts, addr)
-			return had
-		}
+	in, ok := core.Instance{}, false
+	if ev.Type != mvccpb.DELETE { // PUT: a new instance or new metadata
+		in, ok = w.d.parse(w.service, w.prefix, ev.Kv.Key, ev.Kv.Value)
+	}
+	_, had := w.insts[addr]
+	switch {
+	case ok:
 		w.insts[addr] = in
-		return true
+		last[addr] = &in
+	case had:
+		// Deleted, or a value we can't read replaced a good one: drop it.
+		delete(w.insts, addr)
+		last[addr] = nil
 	}
 }
 

@@ -99,9 +99,22 @@ type watcher struct {
 	once    sync.Once
 }
 
+var _ core.DeltaWatcher = (*watcher)(nil)
+
+// Next returns the full list; core calls it once per watcher, then
+// NextChange.
 func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
+	return w.cursor.Next(ctx, w.source())
+}
+
+// NextChange returns what changed since the last Next or NextChange.
+func (w *watcher) NextChange(ctx context.Context) (core.Change, error) {
+	return w.cursor.NextChange(ctx, w.source())
+}
+
+func (w *watcher) source() memwatch.Source {
 	s := w.d.s
-	return w.cursor.Next(ctx, memwatch.Source{
+	return memwatch.Source{
 		Lock: &s.mu,
 		Changes: func() (*memwatch.Changes, error) {
 			if s.down != nil {
@@ -111,7 +124,7 @@ func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 		},
 		List: func() []core.Instance { return s.list(w.service) },
 		Wake: w.down, Stop: w.stop, Closed: w.d.closed,
-	})
+	}
 }
 
 func (w *watcher) Close() error {

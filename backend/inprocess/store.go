@@ -61,8 +61,15 @@ func (s *Store) svc(name string) *service {
 	return sv
 }
 
-// bump announces a change of sv to its watches. s.mu must be held.
-func (sv *service) bump() { sv.changes.Bump() }
+// written and deleted announce a change of sv to its watches, saying what
+// changed (for delta watchers). s.mu must be held.
+func (sv *service) written(inst core.Instance) {
+	sv.changes.Record(core.Change{Put: []core.Instance{inst}})
+}
+
+func (sv *service) deleted(addr string) {
+	sv.changes.Record(core.Change{Deleted: []string{addr}})
+}
 
 func (s *Store) put(inst core.Instance, ttl time.Duration) error {
 	s.mu.Lock()
@@ -78,7 +85,7 @@ func (s *Store) put(inst core.Instance, ttl time.Duration) error {
 	r := &record{inst: inst}
 	r.timer = time.AfterFunc(ttl, func() { s.expire(inst.Service, inst.Addr, r) })
 	sv.records[inst.Addr] = r
-	sv.bump()
+	sv.written(inst)
 	return nil
 }
 
@@ -104,7 +111,7 @@ func (s *Store) expire(service, addr string, r *record) {
 	sv := s.svc(service)
 	if sv.records[addr] == r {
 		delete(sv.records, addr)
-		sv.bump()
+		sv.deleted(addr)
 	}
 }
 
@@ -114,7 +121,7 @@ func (s *Store) remove(service, addr string) {
 	if r, ok := sv.records[addr]; ok {
 		r.timer.Stop()
 		delete(sv.records, addr)
-		sv.bump()
+		sv.deleted(addr)
 	}
 }
 

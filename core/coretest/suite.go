@@ -33,6 +33,7 @@ func Run(t *testing.T, h Harness) {
 		{"Filters", "registry", testFilters},
 		{"ManySubscribers", "registry", testManySubscribers},
 		{"TPSPublished", "registry", testTPS},
+		{"DeltaMatchesFull", "registry", testDeltaMatchesFull},
 		{"BadInputAndClosed", "registry", testBadInput},
 		{"StaticList", "static", testStatic},
 		{"StaticUpdate", "static", testStaticUpdate},
