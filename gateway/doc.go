@@ -24,6 +24,7 @@
 //	404  unknown service (no instance ever seen) or unknown method
 //	413  body over Config.MaxBodyBytes
 //	422  the service answered with an error (business error); its text is the body
+//	429  too many lookups of service names the gateway does not follow yet
 //	502  the instances could not be reached or broke the call (after retries)
 //	503  the service is known but has no active instance
 //	504  the deadline (X-Request-Timeout header, or the service's Timeout) passed

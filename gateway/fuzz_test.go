@@ -12,7 +12,7 @@ import (
 )
 
 // statuses a client may get for any input; a 500 would mean a bug.
-var allowed = map[int]bool{200: true, 400: true, 404: true, 405: true, 413: true, 422: true, 502: true, 503: true, 504: true}
+var allowed = map[int]bool{200: true, 400: true, 404: true, 405: true, 413: true, 422: true, 429: true, 502: true, 503: true, 504: true}
 
 // FuzzGateway sends arbitrary paths, headers and bodies to a gateway in
 // front of a real rpcx server: it must answer every one with a status from

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/selector"
 )
@@ -28,6 +30,10 @@ const (
 	HeaderRequestID   = "X-Request-Id"
 	HeaderTraceparent = "Traceparent"
 )
+
+// lookupsPerSecond bounds the registry lookups of service names the gateway
+// does not follow yet (each opens a watch), bursts of twice that allowed.
+const lookupsPerSecond = 20
 
 // Defaults of Config and Service.
 const (
@@ -86,6 +92,8 @@ type Gateway struct {
 	routes map[string]*route
 	closed bool
 
+	lookups *rate.Limiter // first lookups of service names (route.go)
+
 	seq  atomic.Uint64 // rpcx message ids: unique per connection
 	rpcx *rpcxPool
 	grpc *grpcPool
@@ -138,9 +146,10 @@ func New(cfg Config) (*Gateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
-		routes: map[string]*route{},
-		rpcx:   newRPCXPool(),
-		grpc:   newGRPCPool(),
+		routes:  map[string]*route{},
+		lookups: rate.NewLimiter(lookupsPerSecond, 2*lookupsPerSecond),
+		rpcx:    newRPCXPool(),
+		grpc:    newGRPCPool(),
 	}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("POST /rpc", g.serveRPC)

@@ -281,3 +281,22 @@ func TestServicesList(t *testing.T) {
 		return nil
 	})
 }
+
+// Made-up service names cannot flood the registry: their lookups are rate
+// limited, while the services the gateway follows keep answering.
+func TestUnknownNamesAreRateLimited(t *testing.T) {
+	url := newRegistry()
+	startRPCX(t, url, "")
+	_, hs := newGateway(t, gateway.Config{Discovery: open(t, url)})
+	waitOK(t, hs.URL+"/Arith/Mul", `{}`)
+	statuses := map[int]int{}
+	for i := range 200 {
+		statuses[post(t, fmt.Sprintf("%s/Made%d/Up", hs.URL, i), `{}`).status]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 || statuses[http.StatusNotFound]+statuses[http.StatusTooManyRequests] != 200 {
+		t.Fatalf("200 made-up names answered %v, want 404s then 429s", statuses)
+	}
+	if a := post(t, hs.URL+"/Arith/Mul", `{"A":2,"B":2}`); a.status != 200 {
+		t.Fatalf("a followed service during the flood = %d %s", a.status, a.body)
+	}
+}

@@ -30,7 +30,9 @@ type route struct {
 // route returns the route of service, starting its watch on first use. A
 // service of which no instance, active or not, was ever seen is unknown:
 // its watch is dropped and the error is a 404, so that requests for made-up
-// names hold nothing.
+// names hold nothing. Lookups of names the gateway does not follow yet are
+// rate limited (lookupsPerSecond), so that clients sending made-up names
+// cannot turn the gateway into a flood of registry requests.
 func (g *Gateway) route(ctx context.Context, service string) (*route, error) {
 	g.mu.Lock()
 	if g.closed {
@@ -39,6 +41,10 @@ func (g *Gateway) route(ctx context.Context, service string) (*route, error) {
 	}
 	r, ok := g.routes[service]
 	if !ok {
+		if _, configured := g.cfg.Services[service]; !configured && !g.lookups.Allow() {
+			g.mu.Unlock()
+			return nil, &statusError{http.StatusTooManyRequests, "too many lookups of new service names at once; retry later", nil}
+		}
 		var err error
 		if r, err = g.startRoute(service); err != nil {
 			g.mu.Unlock()
