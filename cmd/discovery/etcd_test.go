@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -67,8 +69,12 @@ func TestEtcd(t *testing.T) {
 		defer proxy.Close()
 		proxy.Cut()
 		const addr = "tcp@127.0.0.1:18003"
-		p := startCLI(t, "register", "--json", "--timeout", "1s", "etcd://"+proxy.Addr()+"/discovery_cli", "Late", addr)
+		p := startCLI(t, "register", "--json", "--timeout", "1s", "--health", "127.0.0.1:0", "etcd://"+proxy.Addr()+"/discovery_cli", "Late", addr)
 		waitFor(t, step, "pending", func() bool { return strings.Contains(p.stdout.String(), `{"event":"pending","service":"Late"`) })
+		ready := readinessURL(t, p)
+		if code, body := httpGet(t, ready); code != http.StatusServiceUnavailable || !strings.Contains(body, `"state": "retrying"`) {
+			t.Fatalf("/ready while pending: %d %s", code, body)
+		}
 		time.Sleep(2 * time.Second) // the outage outlasts --timeout twice over
 		if strings.Contains(p.stdout.String(), `"registered"`) {
 			t.Fatalf("registered while etcd was unreachable:\n%s", p.stdout)
@@ -77,6 +83,9 @@ func TestEtcd(t *testing.T) {
 		waitFor(t, step, "registered after the outage", func() bool {
 			return strings.Contains(p.stdout.String(), `{"event":"registered","service":"Late","addr":"`+addr+`"`)
 		})
+		if code, body := httpGet(t, ready); code != http.StatusOK || !strings.Contains(body, `"state": "registered"`) {
+			t.Errorf("/ready once written: %d %s", code, body)
+		}
 		if r := runCLI(t, "get", url, "Late"); r.code != 0 || !strings.Contains(r.stdout, addr) {
 			t.Errorf("get after the outage: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 		}
@@ -158,4 +167,30 @@ func enableAuth(t *testing.T, endpoint, password string) {
 	if _, err := c.AuthEnable(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readinessURL is the /ready address register --health printed on stderr.
+func readinessURL(t *testing.T, p *proc) string {
+	t.Helper()
+	var u string
+	waitFor(t, step, "the readiness address", func() bool {
+		_, rest, ok := strings.Cut(p.stderr.String(), "readiness on ")
+		u, _, _ = strings.Cut(rest, ",")
+		return ok && strings.HasSuffix(u, "/ready")
+	})
+	return u
+}
+
+func httpGet(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

@@ -22,6 +22,7 @@ type options struct {
 	verbose  bool
 	ttl      time.Duration // register
 	meta     metaFlag      // register
+	health   string        // register
 	listen   string        // ui
 	services string        // ui
 	set      map[string]bool

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/seedforge/discovery"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/health"
 )
 
 var registerCmd = &command{
@@ -33,6 +36,7 @@ read, so registering there is a usage error.`,
 	timeoutDoc: "how long to wait for the first registration, connecting included, and for the deregistration",
 	flags: func(fs *flag.FlagSet, o *options) {
 		fs.Var(&o.meta, "meta", "metadata `key=value`, repeatable: --meta weight=2 --meta group=blue (state=inactive takes it out of rotation)")
+		fs.StringVar(&o.health, "health", "", "serve `host:port` for probes: GET /ready answers 200 once the record is written, 503 while pending or retrying; GET /health the status as JSON")
 		fs.DurationVar(&o.ttl, "ttl", 0, "how long the record outlives its last refresh, e.g. 10s (default: the URL's ttl= option, else 30s)")
 	},
 	run: runRegister,
@@ -76,6 +80,13 @@ func runRegister(ctx context.Context, e *env, c *command, args []string) error {
 		return err
 	}
 	defer cl.Close()
+	if o.health != "" {
+		stop, err := e.serveHealth(o.health, cl)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	ttl := effectiveTTL(o, t)
 	err = cl.Register(startCtx, inst)
 	e.started()
@@ -110,4 +121,25 @@ func (e *env) deregister(cl *discovery.Client, o *options, inst core.Instance, r
 		return e.failed(stopCtx, o, fmt.Sprintf("deregister %s %s from %s (the record expires %v after its last refresh)", inst.Service, inst.Addr, registry, ttl), err)
 	}
 	return e.printEvent(o, "deregistered", inst, registry, ttl)
+}
+
+// serveHealth serves the registration's readiness and status on addr (see
+// package health) until stop; it says on stderr where.
+func (e *env) serveHealth(addr string, cl *discovery.Client) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--health %s: %w", addr, err)
+	}
+	h := health.Handler{Registrar: cl}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ready", h.Ready())
+	mux.Handle("GET /health", h.Health())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln) // ends with Close
+	}()
+	fmt.Fprintf(e.stderr, "discovery: readiness on http://%s/ready, status on http://%s/health\n", ln.Addr(), ln.Addr())
+	return func() { srv.Close(); <-done }, nil
 }
