@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
 
 	"github.com/seedforge/discovery/core"
@@ -58,6 +59,9 @@ type Config struct {
 	MaxTimeout time.Duration
 	// Logger receives upstream failures; nil means slog.Default().
 	Logger *slog.Logger
+	// MeterProvider receives the gateway's metrics (metrics.go); nil means
+	// otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 }
 
 // Service says how the calls of one service are made.
@@ -93,6 +97,7 @@ type Gateway struct {
 	closed bool
 
 	lookups *rate.Limiter // first lookups of service names (route.go)
+	metrics *instruments
 
 	seq  atomic.Uint64 // rpcx message ids: unique per connection
 	rpcx *rpcxPool
@@ -148,6 +153,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		routes:  map[string]*route{},
 		lookups: rate.NewLimiter(lookupsPerSecond, 2*lookupsPerSecond),
+		metrics: newInstruments(cfg.MeterProvider),
 		rpcx:    newRPCXPool(),
 		grpc:    newGRPCPool(),
 	}
@@ -308,8 +314,20 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	w.Write(rep.body)
 }
 
-// do makes the call through the service's selector and fail mode.
+// do makes the call through the service's selector and fail mode, and
+// records it in the metrics.
 func (g *Gateway) do(r *http.Request, c *call) (*reply, error) {
+	start := time.Now()
+	rep, err := g.call(r, c)
+	status := http.StatusOK
+	if err != nil {
+		status, _ = classify(err)
+	}
+	g.observe(c.service, status, start)
+	return rep, err
+}
+
+func (g *Gateway) call(r *http.Request, c *call) (*reply, error) {
 	if err := core.ValidateService(c.service); err != nil {
 		return nil, &statusError{http.StatusNotFound, "unknown service " + quote(c.service), err}
 	}
