@@ -105,7 +105,7 @@ func (b *Builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := b.d.Watch(ctx, service, append(slices.Clip(b.watch), opts...)...)
+	ch, err := b.d.WatchChanges(ctx, service, append(slices.Clip(b.watch), opts...)...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("grpcdiscovery: target %s: %w", target.String(), err)
@@ -117,7 +117,6 @@ func (b *Builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 		ctx:     ctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
-		skipped: map[string]bool{},
 	}
 	go r.run(ch)
 	return r, nil
@@ -160,13 +159,20 @@ type discoveryResolver struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-	skipped map[string]bool // addresses already reported as not dialable; run's only
+	// resolved holds the gRPC address of each instance, worked out (and a
+	// not dialable one reported) once per change of the instance; run's only.
+	resolved map[string]resolvedAddr
 }
 
-func (r *discoveryResolver) run(ch <-chan []core.Instance) {
+type resolvedAddr struct {
+	addr   resolver.Address
+	reason string // why gRPC cannot dial it; empty when it can
+}
+
+func (r *discoveryResolver) run(ch <-chan core.Update) {
 	defer close(r.done)
-	for list := range ch {
-		r.push(list)
+	for u := range ch {
+		r.push(u)
 	}
 	if r.ctx.Err() == nil {
 		// Core ended the watch: the Discovery was closed under a live
@@ -181,40 +187,61 @@ func (r *discoveryResolver) run(ch <-chan []core.Instance) {
 // the registry, so an empty list here really means no instance is
 // registered: it is pushed as such (gRPC then fails calls quickly), with an
 // error that names the service. During an outage core sends nothing, and
-// gRPC keeps using the last state.
-func (r *discoveryResolver) push(list []core.Instance) {
-	addrs := make([]resolver.Address, 0, len(list))
-	seen := make(map[string]bool, len(list))
-	skipped := map[string]bool{}
-	for _, inst := range list {
-		hostPort, reason := dialable(inst)
-		if reason != "" {
-			skipped[inst.Addr] = true
-			if !r.skipped[inst.Addr] {
-				r.log.Warn("grpcdiscovery: skipping instance gRPC cannot dial", "addr", inst.Addr, "reason", reason)
-			}
+// gRPC keeps using the last state. Only the instances the change names are
+// resolved again; gRPC still takes the whole address list.
+func (r *discoveryResolver) push(u core.Update) {
+	if u.Reset || r.resolved == nil {
+		r.resolved = make(map[string]resolvedAddr, u.List.Len())
+		for inst := range u.List.All() {
+			r.resolve(inst)
+		}
+	} else {
+		for _, inst := range u.Removed {
+			delete(r.resolved, inst.Addr)
+		}
+		for _, inst := range u.Upserted {
+			r.resolve(inst)
+		}
+	}
+	addrs := make([]resolver.Address, 0, u.List.Len())
+	seen := make(map[string]bool, u.List.Len())
+	for inst := range u.List.All() {
+		ra := r.resolved[inst.Addr]
+		if ra.reason != "" {
 			continue
 		}
-		if seen[hostPort] {
+		if seen[ra.addr.Addr] {
 			continue // tcp@ and tcp4@ of one endpoint: one connection is enough
 		}
-		seen[hostPort] = true
-		addrs = append(addrs, resolver.Address{
-			Addr:               hostPort,
-			BalancerAttributes: attributes.New(instanceKey{}, instanceValue{inst}),
-		})
+		seen[ra.addr.Addr] = true
+		addrs = append(addrs, ra.addr)
 	}
-	r.skipped = skipped
 	// The error is ignored: gRPC asks for a re-resolution, which a watch
 	// does by itself.
 	_ = r.cc.UpdateState(resolver.State{Addresses: addrs})
 	if len(addrs) == 0 {
 		err := fmt.Errorf("grpcdiscovery: no instance of %q is registered", r.service)
-		if len(list) > 0 {
-			err = fmt.Errorf("grpcdiscovery: none of the %d instances of %q can be dialled by gRPC (register tcp@host:port)", len(list), r.service)
+		if n := u.List.Len(); n > 0 {
+			err = fmt.Errorf("grpcdiscovery: none of the %d instances of %q can be dialled by gRPC (register tcp@host:port)", n, r.service)
 		}
 		r.cc.ReportError(err)
 	}
+}
+
+// resolve works out inst's gRPC address, reporting one gRPC cannot dial.
+func (r *discoveryResolver) resolve(inst core.Instance) {
+	hostPort, reason := dialable(inst)
+	if reason != "" {
+		if old, seen := r.resolved[inst.Addr]; !seen || old.reason == "" {
+			r.log.Warn("grpcdiscovery: skipping instance gRPC cannot dial", "addr", inst.Addr, "reason", reason)
+		}
+		r.resolved[inst.Addr] = resolvedAddr{reason: reason}
+		return
+	}
+	r.resolved[inst.Addr] = resolvedAddr{addr: resolver.Address{
+		Addr:               hostPort,
+		BalancerAttributes: attributes.New(instanceKey{}, instanceValue{inst}),
+	}}
 }
 
 // dialable returns host:port for a tcp instance, or why it cannot be used.

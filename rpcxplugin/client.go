@@ -22,6 +22,7 @@ type Discovery struct {
 	mu       sync.Mutex
 	pairs    []*client.KVPair // filtered by the rpcx filter
 	all      []*client.KVPair
+	byAddr   map[string]*client.KVPair // encoded once per instance version
 	filter   client.ServiceDiscoveryFilter
 	watchers map[chan []*client.KVPair]struct{}
 	closed   bool
@@ -34,19 +35,19 @@ var _ client.ServiceDiscovery = (*Discovery)(nil)
 // opts are core filters (group, version…) applied before rpcx sees the list.
 func NewDiscovery(ctx context.Context, dis core.Discovery, service string, opts ...core.WatchOption) (*Discovery, error) {
 	wctx, cancel := context.WithCancel(context.Background())
-	ch, err := dis.Watch(wctx, service, opts...)
+	ch, err := dis.WatchChanges(wctx, service, opts...)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	d := &Discovery{dis: dis, service: service, opts: opts, cancel: cancel, done: make(chan struct{}), watchers: map[chan []*client.KVPair]struct{}{}}
 	select {
-	case list, ok := <-ch:
+	case u, ok := <-ch:
 		if !ok {
 			cancel()
 			return nil, fmt.Errorf("rpcxplugin: watch of %s closed: %w", service, core.ErrClosed)
 		}
-		d.set(list)
+		d.set(u)
 	case <-ctx.Done():
 		cancel()
 		for range ch { // wait for the watch to end
@@ -57,25 +58,39 @@ func NewDiscovery(ctx context.Context, dis core.Discovery, service string, opts 
 	return d, nil
 }
 
-func (d *Discovery) run(ch <-chan []core.Instance) {
+func (d *Discovery) run(ch <-chan core.Update) {
 	defer close(d.done)
-	for list := range ch {
-		d.set(list)
+	for u := range ch {
+		d.set(u)
 	}
 }
 
-func toPairs(list []core.Instance) []*client.KVPair {
-	out := make([]*client.KVPair, len(list))
-	for i, in := range list {
-		out[i] = &client.KVPair{Key: in.Addr, Value: in.Meta.Encode()}
-	}
-	return out
+func toPair(in core.Instance) *client.KVPair {
+	return &client.KVPair{Key: in.Addr, Value: in.Meta.Encode()}
 }
 
-func (d *Discovery) set(list []core.Instance) {
+// set takes one change: only the instances it names are encoded again;
+// rpcx still gets the whole list, which is what its API takes.
+func (d *Discovery) set(u core.Update) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.all = toPairs(list)
+	if u.Reset || d.byAddr == nil {
+		d.byAddr = make(map[string]*client.KVPair, u.List.Len())
+		for in := range u.List.All() {
+			d.byAddr[in.Addr] = toPair(in)
+		}
+	} else {
+		for _, in := range u.Removed {
+			delete(d.byAddr, in.Addr)
+		}
+		for _, in := range u.Upserted {
+			d.byAddr[in.Addr] = toPair(in)
+		}
+	}
+	d.all = make([]*client.KVPair, 0, u.List.Len())
+	for in := range u.List.All() {
+		d.all = append(d.all, d.byAddr[in.Addr])
+	}
 	d.applyFilterLocked()
 	for ch := range d.watchers {
 		sendNewest(ch, d.pairs)

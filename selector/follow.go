@@ -14,24 +14,38 @@ import (
 //	sel := selector.NewP2C()
 //	if err := selector.Follow(ctx, client, "Arith", sel); err != nil { … }
 //	err = selector.Call(ctx, sel, selector.CallOptions{Mode: selector.Failover}, call)
+//
+// Follow takes what changed from d (core.Discovery.WatchChanges): a selector
+// that is Incremental gets each change through Apply, so one instance joining
+// a service of 10,000 costs that instance; any other gets the new list.
 func Follow(ctx context.Context, d core.Discovery, service string, s Selector, opts ...core.WatchOption) error {
-	ch, err := d.Watch(ctx, service, opts...)
+	ch, err := d.WatchChanges(ctx, service, opts...)
 	if err != nil {
 		return err
 	}
 	select {
-	case list, ok := <-ch:
+	case u, ok := <-ch:
 		if !ok {
 			return fmt.Errorf("selector: watch of %s ended before its first list: %w", service, context.Cause(ctx))
 		}
-		s.Update(list)
+		apply(s, u)
 	case <-ctx.Done():
 		return fmt.Errorf("selector: no list of %s yet: %w", service, ctx.Err())
 	}
 	go func() {
-		for list := range ch {
-			s.Update(list)
+		for u := range ch {
+			apply(s, u)
 		}
 	}()
 	return nil
+}
+
+// apply hands one Update to s: the change to an Incremental selector, the
+// whole list (shared, read-only) otherwise and on a Reset.
+func apply(s Selector, u core.Update) {
+	if inc, ok := s.(Incremental); ok && !u.Reset {
+		inc.Apply(u.Upserted, u.Removed)
+		return
+	}
+	s.Update(u.List.Slice())
 }
