@@ -302,7 +302,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 const cookieName = "discovery_ui_token"
 
 // authorized checks the token; ?token= on a GET sets the cookie, so that
-// the page's own requests (EventSource cannot send headers) carry it.
+// the page's own requests (EventSource cannot send headers) carry it, and
+// redirects to the same page without it (then false: answered).
 func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if h.cfg.Token == "" {
 		return true
@@ -313,9 +314,12 @@ func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	} else if c, err := r.Cookie(cookieName); err == nil {
 		given = c.Value
 	} else if q := r.URL.Query().Get("token"); q != "" && r.Method == http.MethodGet {
-		given = q
-		if equal(given, h.cfg.Token) {
+		if equal(q, h.cfg.Token) {
+			// The cookie carries it from now on; the redirect takes the
+			// token out of the address bar and the browser's history.
 			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: q, Path: "/ui", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+			return false
 		}
 	}
 	if !equal(given, h.cfg.Token) {
@@ -418,6 +422,10 @@ type drainRequest struct {
 }
 
 func (h *Handler) drain(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+		http.Error(w, "dashboard: drain requests come from the dashboard's own page", http.StatusForbidden)
+		return
+	}
 	if h.cfg.Drain == nil {
 		http.Error(w, "dashboard: draining is not enabled here", http.StatusNotFound)
 		return

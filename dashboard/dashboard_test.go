@@ -42,6 +42,14 @@ func TestTokenGuardsEverything(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("drain without the token = %d", res.StatusCode)
 	}
+	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/ui/api/drain", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Origin", "http://elsewhere.example")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("drain from another page's origin: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
 	if res := get("/ui/api/state", "Authorization", "Bearer tok"); res.StatusCode != 200 {
 		t.Errorf("with the bearer token = %d", res.StatusCode)
 	}
@@ -50,8 +58,8 @@ func TestTokenGuardsEverything(t *testing.T) {
 	for _, c := range res.Cookies() {
 		cookie = c
 	}
-	if res.StatusCode != 200 || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
-		t.Fatalf("GET /ui?token= = %d, cookie %+v", res.StatusCode, cookie)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui" || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("GET /ui?token= = %d to %q, cookie %+v", res.StatusCode, res.Header.Get("Location"), cookie)
 	}
 	if res := get("/ui/app.js", "Cookie", cookie.Name+"="+cookie.Value); res.StatusCode != 200 {
 		t.Errorf("with the cookie = %d", res.StatusCode)
