@@ -17,6 +17,7 @@ type serviceWatch struct {
 	service string
 	cancel  context.CancelFunc
 	log     *slog.Logger
+	secrets []string // hidden from status errors (Options.Secrets)
 
 	mu      sync.Mutex // guards everything below; held while delivering
 	store   *Snapshot  // the newest list read from the store; nil until the first
@@ -34,6 +35,7 @@ func newServiceWatch(service string, cancel context.CancelFunc, o Options) *serv
 		service: service,
 		cancel:  cancel,
 		log:     o.Logger.With("service", service),
+		secrets: o.Secrets,
 		views:   map[filterKey]*view{},
 		private: map[*subscriber]struct{}{},
 		pres:    preservation{fraction: o.SelfPreservation, hold: o.SelfPreservationHold},

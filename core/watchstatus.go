@@ -61,7 +61,7 @@ func (sw *serviceWatch) markStale(err error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if err != nil {
-		sw.health.lastErr = redactError(err)
+		sw.health.lastErr = errorText(err, sw.secrets)
 	}
 	if sw.health.state == WatchHealthy {
 		sw.health.set(WatchStale, time.Now())
@@ -93,7 +93,3 @@ func (d *discovery) WatchStatus() []ServiceStatus {
 	slices.SortFunc(out, func(a, b ServiceStatus) int { return strings.Compare(a.Service, b.Service) })
 	return out
 }
-
-// redactError is err's text for a status: every URL in it goes through
-// Redact, and the whole is bounded.
-func redactError(err error) string { return errorText(err, nil) }

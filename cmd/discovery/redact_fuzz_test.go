@@ -40,7 +40,8 @@ func secretURL(template int, secret string) string {
 }
 
 // FuzzSecretsNeverShown feeds URLs holding random secrets through
-// discovery.Open (its error, its logs, a Register's error and status) and
+// discovery.Open (its error, its logs, a Register's error, a Watch, and
+// both statuses) and
 // through the CLI (stdout, stderr, logs with --verbose), and fails when any
 // form of the secret shows. The seed corpus runs as a normal test.
 func FuzzSecretsNeverShown(f *testing.F) {
@@ -89,6 +90,13 @@ func exposures(t *testing.T, rawURL string) map[string]string {
 		err := c.Register(ctx, core.Instance{Service: "A", Addr: "tcp@127.0.0.1:9"})
 		out["Register error"] = fmt.Sprint(err)
 		out["Status"] = fmt.Sprint(c.Status())
+		if ch, err := c.Watch(ctx, "A"); err == nil {
+			select { // the first list, or the watch failing
+			case <-ch:
+			case <-ctx.Done():
+			}
+		}
+		out["WatchStatus"] = fmt.Sprint(c.WatchStatus())
 		c.Close()
 	}
 	out["Open logs"] = logs.String()
