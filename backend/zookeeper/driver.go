@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ func New(cfg Config) (core.Driver, error) {
 	conn, events, err := zk.Connect(cfg.Servers, cfg.SessionTimeout,
 		zk.WithLogger(zkLogger{d.log}),
 		zk.WithEventCallback(d.onEvent),
+		zk.WithDialer(d.sockets.dial),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("zookeeper: connect to %s: %w", strings.Join(cfg.Servers, ","), err)
@@ -85,6 +87,39 @@ type driver struct {
 	closing   bool
 	calls     sync.WaitGroup // goroutines of calls abandoned by their context
 	closeOnce sync.Once
+	sockets   sockets // the client's connection, for Close to cut
+}
+
+// sockets holds the client's current TCP connection. The client reads a
+// handshake for up to 20/3 × the session timeout and has no way to be
+// interrupted: Close cuts the socket instead, and dials nothing after.
+type sockets struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
+}
+
+func (s *sockets) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, core.ErrClosed
+	}
+	c, err := net.DialTimeout(network, addr, timeout)
+	if err == nil {
+		s.conn = c
+	}
+	return c, err
+}
+
+// cut closes the current connection and refuses new ones.
+func (s *sockets) cut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.conn != nil {
+		s.conn.Close()
+	}
 }
 
 // call runs f, a blocking client call, and returns when it does or when ctx
@@ -150,7 +185,15 @@ func (d *driver) Close() error {
 		d.closing = true
 		close(d.closed)
 		d.mu.Unlock()
+		// With a session, close it (its ephemeral nodes go at once); the
+		// client waits at most a second for the answer. Without one there is
+		// nothing to close, and a server that accepted without answering
+		// would hold the client in its handshake: cut the socket first.
+		if d.conn.State() != zk.StateHasSession {
+			d.sockets.cut()
+		}
 		d.conn.Close()
+		d.sockets.cut()
 		timeout := time.NewTimer(closeWait)
 		defer timeout.Stop()
 	drain:
