@@ -9,15 +9,22 @@ import (
 
 // Well-known metadata keys, as rpcx uses them.
 const (
-	MetaWeight      = "weight"
-	MetaGroup       = "group"
-	MetaState       = "state" // "inactive" takes an instance out of rotation
-	MetaVersion     = "version"
-	MetaTPS         = "tps"
+	MetaWeight  = "weight"
+	MetaGroup   = "group"
+	MetaState   = "state" // "inactive" takes an instance out of rotation
+	MetaVersion = "version"
+	MetaTPS     = "tps"
+	// MetaCalls and MetaConnections mean what stock rpcx's register plugins
+	// write: go-metrics mean rates since the server started, per second,
+	// formatted %.2f (calls per second, accepted connections per second).
 	MetaCalls       = "calls"
 	MetaConnections = "connections"
-	MetaLatitude    = "latitude"
-	MetaLongitude   = "longitude"
+	// MetaCallsTotal and MetaConnectionsOpen are this framework's own
+	// counts: calls served since start, connections open now.
+	MetaCallsTotal      = "calls_total"
+	MetaConnectionsOpen = "connections_open"
+	MetaLatitude        = "latitude"
+	MetaLongitude       = "longitude"
 	// MetaProtocol is the protocol an instance speaks, for clients that
 	// speak several (the HTTP gateway): ProtocolGRPC, set by
 	// grpcdiscovery.Register; absent means rpcx.

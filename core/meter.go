@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"sync"
@@ -12,13 +13,17 @@ import (
 const ewmaWindow = time.Minute
 
 // Meter measures a server's load. The server calls Mark once per call and
-// ConnOpened/ConnClosed per connection; core publishes the 1-minute EWMA of
-// the call rate as "tps" with the registration refresh. Marking is one atomic
-// add; the rate is computed lazily when read, so a Meter costs no goroutine.
+// ConnOpened/ConnClosed per connection; core publishes, with the
+// registration refresh, the 1-minute EWMA of the call rate as "tps", rpcx's
+// mean rates as "calls" and "connections", and the counts as "calls_total"
+// and "connections_open". Marking is one atomic add; rates are computed
+// lazily when read, so a Meter costs no goroutine.
 type Meter struct {
-	calls  atomic.Int64
-	conns  atomic.Int64
-	marked atomic.Bool // publish nothing until the server uses the meter
+	calls    atomic.Int64
+	conns    atomic.Int64 // open now
+	accepted atomic.Int64 // since start
+	marked   atomic.Bool  // publish nothing until the server uses the meter
+	start    time.Time
 
 	mu        sync.Mutex
 	lastCalls int64
@@ -32,14 +37,15 @@ type Meter struct {
 func NewMeter() *Meter { return newMeterAt(time.Now) }
 
 func newMeterAt(now func() time.Time) *Meter {
-	return &Meter{now: now, lastTime: now()}
+	t := now()
+	return &Meter{now: now, lastTime: t, start: t}
 }
 
 // Mark counts one call.
 func (m *Meter) Mark() { m.calls.Add(1); m.marked.Store(true) }
 
 // ConnOpened counts an accepted connection.
-func (m *Meter) ConnOpened() { m.conns.Add(1); m.marked.Store(true) }
+func (m *Meter) ConnOpened() { m.conns.Add(1); m.accepted.Add(1); m.marked.Store(true) }
 
 // ConnClosed counts a closed connection.
 func (m *Meter) ConnClosed() { m.conns.Add(-1) }
@@ -79,15 +85,27 @@ func (m *Meter) loadMeta() Metadata {
 		return nil
 	}
 	tps := math.Round(m.Rate()*100) / 100
+	calls := m.Calls()
+	// go-metrics' RateMean, as rpcx computes it: count over the seconds
+	// since the meter started.
+	elapsed := m.now().Sub(m.start).Seconds()
+	mean := func(n int64) string {
+		if elapsed <= 0 {
+			return "0.00"
+		}
+		return fmt.Sprintf("%.2f", float64(n)/elapsed)
+	}
 	return Metadata{
-		MetaTPS:         strconv.FormatFloat(tps, 'f', -1, 64),
-		MetaCalls:       strconv.FormatInt(m.Calls(), 10),
-		MetaConnections: strconv.FormatInt(m.Connections(), 10),
+		MetaTPS:             strconv.FormatFloat(tps, 'f', -1, 64),
+		MetaCalls:           mean(calls),
+		MetaConnections:     mean(m.accepted.Load()),
+		MetaCallsTotal:      strconv.FormatInt(calls, 10),
+		MetaConnectionsOpen: strconv.FormatInt(m.Connections(), 10),
 	}
 }
 
 // loadChanged decides whether fresh load values are worth a registry write:
-// TPS moved by publishChange or more, the connection count changed, or the
+// TPS moved by publishChange or more, the open connection count changed, or the
 // value has not been written for publishEvery refreshes.
 func loadChanged(published, fresh Metadata, refreshesSince int) bool {
 	if fresh == nil {
@@ -96,7 +114,7 @@ func loadChanged(published, fresh Metadata, refreshesSince int) bool {
 	if published == nil {
 		return true
 	}
-	if published[MetaConnections] != fresh[MetaConnections] {
+	if published[MetaConnectionsOpen] != fresh[MetaConnectionsOpen] {
 		return true
 	}
 	old, _ := published.TPS()

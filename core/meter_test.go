@@ -40,13 +40,16 @@ func TestMeterEWMA(t *testing.T) {
 	m.ConnOpened()
 	m.ConnClosed()
 	meta := m.loadMeta()
-	if meta[MetaCalls] != "100" || meta[MetaConnections] != "1" || meta[MetaTPS] != "3.68" {
+	// rpcx's keys are mean rates since start (100 calls, 2 connections in
+	// 70 s), with %.2f; the counts have keys of their own.
+	if meta[MetaCalls] != "1.43" || meta[MetaConnections] != "0.03" || meta[MetaTPS] != "3.68" ||
+		meta[MetaCallsTotal] != "100" || meta[MetaConnectionsOpen] != "1" {
 		t.Fatalf("load metadata %v", meta)
 	}
 }
 
 func TestLoadChangedPolicy(t *testing.T) {
-	tps := func(v string) Metadata { return Metadata{MetaTPS: v, MetaConnections: "1"} }
+	tps := func(v string) Metadata { return Metadata{MetaTPS: v, MetaConnectionsOpen: "1"} }
 	cases := []struct {
 		name      string
 		pub, cur  Metadata
@@ -61,7 +64,8 @@ func TestLoadChangedPolicy(t *testing.T) {
 		{"moved down 20%", tps("100"), tps("80"), 1, true},
 		{"small drift, old enough", tps("100"), tps("101"), publishEvery, true},
 		{"from zero", tps("0"), tps("0.5"), 1, true},
-		{"connections changed", tps("5"), Metadata{MetaTPS: "5", MetaConnections: "2"}, 1, true},
+		{"connections changed", tps("5"), Metadata{MetaTPS: "5", MetaConnectionsOpen: "2"}, 1, true},
+		{"only the mean rates moved", tps("5"), Metadata{MetaTPS: "5", MetaConnectionsOpen: "1", MetaCalls: "9.99"}, 1, false},
 	}
 	for _, c := range cases {
 		if got := loadChanged(c.pub, c.cur, c.since); got != c.wantWrite {

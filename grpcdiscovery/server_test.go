@@ -130,8 +130,8 @@ func TestServerMeter(t *testing.T) {
 	}
 	poll(t, "load published", func() bool {
 		l, err := cli.Instances(ctx, "Echo")
-		return err == nil && len(l) == 1 && l[0].Meta[core.MetaCalls] == "25" &&
-			l[0].Meta[core.MetaConnections] == "1" && l[0].Meta[core.MetaTPS] != ""
+		return err == nil && len(l) == 1 && l[0].Meta[core.MetaCallsTotal] == "25" &&
+			l[0].Meta[core.MetaConnectionsOpen] == "1" && l[0].Meta[core.MetaTPS] != ""
 	})
 	conn.Close()
 	poll(t, "connection closed", func() bool { return m.Connections() == 0 })

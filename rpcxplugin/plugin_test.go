@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,7 +118,8 @@ func TestServerPluginLifecycle(t *testing.T) {
 	poll(t, "20 calls counted", func() bool { return reg.Meter().Calls() == 20 })
 	poll(t, "tps published", func() bool {
 		l, err := cli.Instances(context.Background(), "Echo")
-		return err == nil && len(l) == 1 && l[0].Meta[core.MetaCalls] == "20" && l[0].Meta[core.MetaConnections] == "1"
+		return err == nil && len(l) == 1 && l[0].Meta[core.MetaCallsTotal] == "20" && l[0].Meta[core.MetaConnectionsOpen] == "1" &&
+			rpcxRate.MatchString(l[0].Meta[core.MetaCalls]) && rpcxRate.MatchString(l[0].Meta[core.MetaConnections])
 	})
 	xc.Close()
 	d.Close()
@@ -292,3 +294,7 @@ func shutdown(t *testing.T, s *server.Server, ln net.Listener) {
 	s.Close()
 	ln.Close()
 }
+
+// rpcxRate is how stock rpcx writes calls and connections: go-metrics mean
+// rates per second, %.2f; a tool reading rpcx metadata must find that here.
+var rpcxRate = regexp.MustCompile(`^[0-9]+\.[0-9]{2}$`)

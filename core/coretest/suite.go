@@ -317,7 +317,7 @@ func testTPS(t *testing.T, h Harness) {
 		tps, ok := l[0].Meta.TPS()
 		return len(l) == 1 && ok && tps > 0
 	})
-	if got[0].Meta["weight"] != "1" || got[0].Meta[core.MetaCalls] != "50" {
+	if got[0].Meta["weight"] != "1" || got[0].Meta[core.MetaCallsTotal] != "50" {
 		t.Fatalf("load publishing lost user metadata or call count: %s", metaString(got))
 	}
 }

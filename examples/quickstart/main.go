@@ -77,7 +77,7 @@ func run() error {
 		return err
 	}
 	for _, in := range insts {
-		fmt.Printf("  %s  weight=%s tps=%s calls=%s\n", in.Addr, in.Meta["weight"], in.Meta["tps"], in.Meta["calls"])
+		fmt.Printf("  %s  weight=%s tps=%s calls_total=%s\n", in.Addr, in.Meta["weight"], in.Meta["tps"], in.Meta["calls_total"])
 	}
 
 	// Stop one server while calls keep flowing: it deregisters first, and a
