@@ -17,6 +17,8 @@
 // Options, besides the policy options every backend takes (ttl, interval…):
 //
 //	dial_timeout=5s                 bound on the connection and authentication New does (default 5s)
+//	base_path=rpcx_noslash          the base path exactly as given, for one without a leading '/'
+//	                                (a URL's path always has one); instead of the path
 //	tls=true                        TLS with the system's roots (implied by any tls_* option)
 //	tls_ca=/path/ca.pem             CA bundle that signs the servers' certificates
 //	tls_cert=/path/client.pem       client certificate (with tls_key), for servers that ask for one

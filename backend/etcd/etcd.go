@@ -63,7 +63,7 @@ type Config struct {
 
 func init() {
 	core.RegisterBackend(core.Backend{Scheme: "etcd", Open: open,
-		Options: append([]string{"dial_timeout"}, core.TLSOptions...)})
+		Options: append([]string{"dial_timeout", "base_path"}, core.TLSOptions...)})
 }
 
 // New connects to etcd. The returned driver is meant for core (or the root

@@ -31,6 +31,14 @@ var rpcxLeaks = []goleak.Option{
 const rpcxBase = "/rpcx_test"
 
 func TestRPCXServerFoundByUs(t *testing.T) {
+	// rpcx also takes a base path without a leading slash; a URL names it
+	// with ?base_path=rpcx_noslash (TestOpenURL), which sets this Config.
+	for _, base := range []string{rpcxBase, "rpcx_noslash"} {
+		t.Run(base, func(t *testing.T) { rpcxServerFoundByUs(t, base) })
+	}
+}
+
+func rpcxServerFoundByUs(t *testing.T, base string) {
 	leakCheck(t, rpcxLeaks...)
 	rpcxlog.SetDummyLogger()
 	srv := startServer(t)
@@ -39,7 +47,7 @@ func TestRPCXServerFoundByUs(t *testing.T) {
 	p := &serverplugin.EtcdV3RegisterPlugin{
 		ServiceAddress: "tcp@127.0.0.1:8972",
 		EtcdServers:    []string{srv.endpoint()},
-		BasePath:       rpcxBase,
+		BasePath:       base,
 		UpdateInterval: time.Minute,
 	}
 	if err := p.Start(); err != nil {
@@ -60,7 +68,7 @@ func TestRPCXServerFoundByUs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ours := newClient(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: rpcxBase})
+	ours := newClient(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: base})
 	ch, err := ours.dis.Watch(ctx, "Arith")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,14 @@ func open(ctx context.Context, t core.Target, p *core.Params) (core.Driver, erro
 		return nil, fmt.Errorf("%w: etcd URL names no host; write it like etcd://127.0.0.1:2379/services", core.ErrInvalid)
 	}
 	cfg := Config{Endpoints: t.Hosts, BasePath: t.Path, Logger: t.Logger}
+	// A URL's path always starts with '/'; rpcx also allows base paths
+	// without one (rpcx_noslash), which only this option can name.
+	if bp := p.String("base_path", ""); bp != "" {
+		if t.Path != "" && t.Path != "/" {
+			return nil, fmt.Errorf("%w: etcd URL gives the base path twice (path %q and base_path=%q); keep one", core.ErrInvalid, t.Path, bp)
+		}
+		cfg.BasePath = bp
+	}
 	if t.User != nil {
 		cfg.Username = t.User.Username()
 		cfg.Password, _ = t.User.Password()

@@ -22,6 +22,8 @@ func TestOpenURL(t *testing.T) {
 		{"etcd://127.0.0.1:1/rpcx_test", "/rpcx_test"},
 		{"etcd://127.0.0.1:1/a/b/", "/a/b"},
 		{"etcd://127.0.0.1:1,127.0.0.2:1/x?dial_timeout=2s", "/x"},
+		{"etcd://127.0.0.1:1?base_path=rpcx_noslash", "rpcx_noslash"},
+		{"etcd://127.0.0.1:1/?base_path=/with_slash", "/with_slash"},
 	} {
 		d, err := openURL(t, c.url)
 		if err != nil {
@@ -47,6 +49,7 @@ func TestOpenURL(t *testing.T) {
 		"etcd://127.0.0.1:1/x?dial_timeout=soon",
 		"etcd://127.0.0.1:1/x?bogus=1",
 		"etcd://:pw@127.0.0.1:1/x",
+		"etcd://127.0.0.1:1/x?base_path=y",
 	} {
 		if _, err := openURL(t, bad); !errors.Is(err, core.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", bad, err)
