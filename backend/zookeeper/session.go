@@ -3,7 +3,9 @@
 package zookeeper
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -44,7 +46,13 @@ func (d *driver) onEvent(ev zk.Event) {
 			d.session = id
 			d.mu.Unlock()
 			if prev != id {
-				d.log.Info("zookeeper: session established", "server", ev.Server, "session", fmt.Sprintf("0x%x", id))
+				// The first session is routine (debug); one replacing an
+				// expired session is news an operator wants (info).
+				level := slog.LevelDebug
+				if prev != 0 {
+					level = slog.LevelInfo
+				}
+				d.log.Log(context.Background(), level, "zookeeper: session established", "server", ev.Server, "session", fmt.Sprintf("0x%x", id))
 			}
 			if prev != 0 && prev != id {
 				// A new session replaced an expired one: our ephemeral nodes
