@@ -60,6 +60,11 @@ func Start(url, addr, metadata string) (*Server, error) {
 		return nil, err
 	}
 	s := server.NewServer()
+	// The examples speak rpcx's own protocol only. rpcx v1.9.3's JSON-RPC
+	// listener logs "http: Server closed" as an error at every clean
+	// shutdown (it checks for cmux's error, not net/http's), and its HTTP
+	// gateway logs its closing too: off, so Ctrl-C prints no false alarm.
+	s.DisableJSONRPC, s.DisableHTTPGateway = true, true
 	plugin, err := rpcxplugin.NewServerPlugin(s, reg)
 	if err != nil {
 		reg.Close()
