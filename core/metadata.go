@@ -34,6 +34,10 @@ const (
 	ProtocolGRPC  = "grpc"
 )
 
+// LoadKeys are the metadata keys a server's Meter publishes: they move with
+// traffic, not with the instance's configuration.
+var LoadKeys = []string{MetaTPS, MetaCalls, MetaConnections, MetaCallsTotal, MetaConnectionsOpen}
+
 // Metadata holds an instance's key/value attributes. Unknown keys are kept.
 type Metadata map[string]string
 

@@ -21,6 +21,7 @@ type options struct {
 	timeout  time.Duration
 	verbose  bool
 	ttl      time.Duration // register
+	changes  bool          // watch
 	meta     metaFlag      // register
 	health   string        // register
 	listen   string        // ui

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/seedforge/discovery"
@@ -16,9 +17,17 @@ var watchCmd = &command{
 each time the list changes (metadata included), until SIGINT or SIGTERM,
 which end it with exit status 0.
 
+With --changes it prints the full list once, then only what changed:
+instances that joined or left, and metadata changes other than the load
+keys a server refreshes on its own (tps, calls, connections, calls_total,
+connections_open).
+
 A registry that does not answer at the start is an error (exit 1) after
 --timeout. Later outages are ridden out: the last list stays printed,
 warnings go to stderr, and printing resumes when the registry is back.`,
+	flags: func(fs *flag.FlagSet, o *options) {
+		fs.BoolVar(&o.changes, "changes", false, "after the first list, print only joins, leaves and metadata changes, not load (tps, calls…)")
+	},
 	jsonDoc:    "(one array of {service, addr, meta} per line: NDJSON)",
 	timeoutDoc: "how long to wait for the registry at the start, connecting included",
 	run:        runWatch,
@@ -60,10 +69,19 @@ func runWatch(ctx context.Context, e *env, c *command, args []string) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	e.started()
+	var last []core.Instance
+	first := true
 	for list := range ch { // closed when ctx ends: SIGINT or SIGTERM
-		if err := e.printUpdate(o, service, list); err != nil {
+		var err error
+		if o.changes && !first {
+			err = e.printChanges(o, service, diffIgnoringLoad(last, list))
+		} else {
+			err = e.printUpdate(o, service, list)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: write: %w", what, err)
 		}
+		last, first = list, false
 	}
 	return nil
 }
