@@ -18,6 +18,7 @@ type serviceWatch struct {
 	cancel  context.CancelFunc
 	log     *slog.Logger
 	secrets []string // hidden from status errors (Options.Secrets)
+	ins     *instruments
 
 	mu      sync.Mutex // guards everything below; held while delivering
 	store   *Snapshot  // the newest list read from the store; nil until the first
@@ -36,6 +37,7 @@ func newServiceWatch(service string, cancel context.CancelFunc, o Options) *serv
 		cancel:  cancel,
 		log:     o.Logger.With("service", service),
 		secrets: o.Secrets,
+		ins:     o.instruments,
 		views:   map[filterKey]*view{},
 		private: map[*subscriber]struct{}{},
 		pres:    preservation{fraction: o.SelfPreservation, hold: o.SelfPreservationHold},
@@ -171,6 +173,7 @@ func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
 		delay = bo.Next()
 		base, _ := sw.current()
 		sw.log.Warn("discovery: watch broke; keeping the last list", "instances_kept", base.Len(), "retry_in", delay, "err", err)
+		sw.ins.watchReopened(sw.service)
 		if !sleep(ctx, delay) {
 			return
 		}
@@ -264,6 +267,7 @@ func (sw *serviceWatch) publishFrom(list *Snapshot) {
 // addresses that changed. sw.mu must be held.
 func (sw *serviceWatch) publish(base *Snapshot, changed []string, reset bool) {
 	sw.base = base
+	sw.ins.changeDelivered(sw.service)
 	for _, v := range sw.views {
 		if u, ok := v.advance(base, changed, reset, sw.log); ok {
 			for sub := range v.subs {

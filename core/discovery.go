@@ -48,13 +48,16 @@ func NewDiscovery(d Driver, o Options) (Discovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &discovery{d: d, o: o, services: map[string]*serviceWatch{}}, nil
+	dis := &discovery{d: d, o: o, services: map[string]*serviceWatch{}}
+	dis.stopMetrics = o.instruments.observeInstances(dis.WatchStatus)
+	return dis, nil
 }
 
 type discovery struct {
-	d  Driver
-	o  Options
-	wg sync.WaitGroup
+	d           Driver
+	o           Options
+	stopMetrics func()
+	wg          sync.WaitGroup
 
 	mu       sync.Mutex
 	services map[string]*serviceWatch
@@ -150,5 +153,6 @@ func (d *discovery) Close() error {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
+	d.stopMetrics()
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults used where Options leaves a field zero.
@@ -48,6 +50,12 @@ type Options struct {
 	SelfPreservationHold time.Duration
 	// Logger receives the retries and errors. Default slog.Default().
 	Logger *slog.Logger
+	// MeterProvider receives core's OpenTelemetry metrics (names in
+	// docs/operations.md). Default otel.GetMeterProvider(): a no-op until
+	// the application installs an SDK.
+	MeterProvider metric.MeterProvider
+
+	instruments *instruments // made by withDefaults from MeterProvider
 	// Secrets are hidden from every log line and status error text
 	// (core.Scrub). discovery.Open adds the URL's own (core.URLSecrets).
 	Secrets []string
@@ -93,6 +101,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.instruments == nil {
+		o.instruments = newInstruments(o.MeterProvider)
 	}
 	o.Logger = RedactLogger(o.Logger, o.Secrets)
 	return o, nil

@@ -68,6 +68,7 @@ func (p *preservation) admit(sw *serviceWatch, next *Snapshot, now time.Time) bo
 func (p *preservation) start(sw *serviceWatch, now time.Time) {
 	p.holding, p.since = true, now
 	p.holds++
+	sw.ins.held(sw.service)
 	p.gen++
 	gen := p.gen
 	p.timer = time.AfterFunc(p.hold, func() {

@@ -48,6 +48,7 @@ func NewRegistrar(d Driver, o Options) (Registrar, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &registrar{d: d, o: o, meter: NewMeter(), ctx: ctx, cancel: cancel, regs: map[string]*registration{}}
+	r.stopMetrics = o.instruments.observeRegistrations(r.Status)
 	if ln, ok := d.(LossNotifier); ok {
 		ln.OnLoss(r.lost)
 	}
@@ -59,9 +60,10 @@ type registrar struct {
 	o     Options
 	meter *Meter
 
-	ctx    context.Context // ends on Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx         context.Context // ends on Close
+	cancel      context.CancelFunc
+	stopMetrics func()
+	wg          sync.WaitGroup
 
 	mu     sync.Mutex
 	regs   map[string]*registration
@@ -142,6 +144,7 @@ func (r *registrar) Close() error {
 
 	r.cancel()
 	r.wg.Wait() // every loop ended: no write can land after the deletes
+	defer r.stopMetrics()
 	// One deadline for all deletes, run in parallel: 20 registrations during
 	// an outage cost one timeout, not twenty.
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.DeregisterTimeout)

@@ -104,6 +104,7 @@ func (g *registration) run() {
 			// Write again soon; the random delay spreads the servers that
 			// all lost their records at once (a registry restart).
 			g.state.recordLost()
+			o.instruments.reRegistered(g.current().Service)
 			timer.Reset(rand.N(o.BackoffBase + 1))
 			continue
 		case <-timer.C:
@@ -122,6 +123,7 @@ func (g *registration) run() {
 			delay := bo.Next()
 			inst := g.current()
 			o.Logger.Warn("discovery: register failed; retrying", "service", inst.Service, "addr", inst.Addr, "retry_in", delay, "err", err)
+			o.instruments.refreshFailed(inst.Service)
 			timer.Reset(delay)
 		}
 	}
@@ -145,6 +147,7 @@ func (g *registration) write() error {
 		err = g.r.d.KeepAlive(ctx, inst, g.r.o.TTL)
 		if errors.Is(err, ErrNotFound) {
 			g.r.o.Logger.Info("discovery: record lost; registering again", "service", inst.Service, "addr", inst.Addr)
+			g.r.o.instruments.reRegistered(inst.Service)
 			put = true
 		}
 	}
