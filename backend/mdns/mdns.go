@@ -123,6 +123,9 @@ func New(cfg Config) (core.Driver, error) {
 			return nil, fmt.Errorf("%w: mdns: interface %q: %v; known interfaces: %s", core.ErrInvalid, cfg.Interface, err, interfaceNames())
 		}
 	}
+	if err := checkMulticastRoute(d.iface); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
