@@ -40,9 +40,12 @@ func run(registry string, servers, calls int, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), wait+30*time.Second)
 	defer cancel()
 	start := time.Now()
-	c, err := arith.Dial(ctx, registry, client.Failover, client.RoundRobin)
+	// -wait bounds the search, the first browse included.
+	dialCtx, cancelDial := context.WithTimeout(ctx, wait)
+	defer cancelDial()
+	c, err := arith.Dial(dialCtx, registry, client.Failover, client.RoundRobin)
 	if err != nil {
-		return err
+		return fmt.Errorf("no Arith server found within -wait %v: %w", wait, err)
 	}
 	defer c.Close()
 
