@@ -26,13 +26,14 @@ func TestDocCommandsRun(t *testing.T) {
 	etcd := testserver.StartEtcd(t).Endpoint()
 	zk := zktest.Start(t).Addr()
 	consul := consultest.Start(t, consultest.Options{}).Addr
-	a, b := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	a, b, gw := proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t)
 	subst := strings.NewReplacer(
 		"127.0.0.1:2379", etcd,
 		"localhost:2181", zk, "127.0.0.1:2181", zk,
 		"localhost:8500", consul, "127.0.0.1:8500", consul,
 		"127.0.0.1:8972", a, "localhost:8972", a,
 		"127.0.0.1:8973", b, "localhost:8973", b,
+		"127.0.0.1:8080", gw,
 	)
 
 	// Build every program the docs run, once.
@@ -188,7 +189,7 @@ func (d *docRunner) endGroup() {
 }
 
 // program maps a command line to the package it runs and its arguments:
-// "go run [-tags T] ./pkg args" and "discovery args".
+// "go run [-tags T] ./pkg args", "discovery args" and "gateway args".
 func program(t *testing.T, text string) (string, []string) {
 	t.Helper()
 	argv, err := splitShell(strings.TrimSpace(text))
@@ -196,8 +197,8 @@ func program(t *testing.T, text string) (string, []string) {
 		t.Fatalf("%q: %v", text, err)
 	}
 	switch {
-	case len(argv) > 0 && argv[0] == "discovery":
-		return "cmd/discovery", argv[1:]
+	case len(argv) > 0 && (argv[0] == "discovery" || argv[0] == "gateway"):
+		return "cmd/" + argv[0], argv[1:]
 	case len(argv) > 2 && argv[0] == "go" && argv[1] == "run":
 		rest := argv[2:]
 		if rest[0] == "-tags" && len(rest) > 2 {

@@ -58,11 +58,14 @@ var docCommands = map[string]docRun{
 	// README.md
 	"go run ./examples/quickstart": {want: "failed calls: 0", group: "quickstart"},
 	"./scripts/test.sh":            {skip: "runs every test, this one included"},
-	`go install -tags "etcd consul zookeeper mdns" ./cmd/discovery`: {skip: "installs into GOBIN; the test builds the same package and runs it as discovery"},
-	"discovery list etcd://127.0.0.1:2379/services":                 {want: "", group: "cli"},
-	"discovery watch etcd://127.0.0.1:2379/services Arith":          {background: true, ready: "Arith: 0 instance(s)", finally: "tcp@10.0.0.1:8972", group: "cli"},
+	`go install -tags "etcd consul zookeeper mdns" ./cmd/discovery ./cmd/gateway`: {skip: "installs into GOBIN; the test builds the same packages and runs them as discovery and gateway"},
+	"discovery list etcd://127.0.0.1:2379/services":                               {want: "", group: "cli"},
+	"discovery watch etcd://127.0.0.1:2379/services Arith":                        {background: true, ready: "Arith: 0 instance(s)", finally: "tcp@10.0.0.1:8972", group: "cli"},
 	"discovery register etcd://127.0.0.1:2379/services Arith tcp@10.0.0.1:8972 --meta weight=2 --ttl 10s": {
 		background: true, ready: "registered Arith tcp@10.0.0.1:8972", group: "cli"},
+	"discovery drain etcd://127.0.0.1:2379/services Arith tcp@10.0.0.1:8972":    {want: "drained Arith tcp@10.0.0.1:8972", group: "cli"},
+	"discovery ui etcd://127.0.0.1:2379/services":                               {skip: "serves on the fixed 127.0.0.1:8081 and tests use free ports only; cmd/discovery's TestUICommand (drain_etcd_test.go) runs it against etcd with --listen 127.0.0.1:0"},
+	"gateway --registry etcd://127.0.0.1:2379/services --listen 127.0.0.1:8080": {background: true, ready: "gateway on http://127.0.0.1:8080", group: "cli"},
 
 	// examples/README.md, the table
 	"go run ./examples/arithserver -addr 127.0.0.1:8972":                                     {background: true, group: "static"},
