@@ -47,29 +47,23 @@ func newInstruments(mp metric.MeterProvider) *instruments {
 	m := mp.Meter(meterName)
 	ins := &instruments{meter: m}
 	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	var err error
-	ins.registrations, err = m.Int64ObservableGauge(MetricRegistrations, metric.WithUnit("{registration}"),
-		metric.WithDescription("Registrations of this process, by state: registered, retrying, refused."))
-	add(err)
-	ins.refreshFailures, err = m.Int64Counter(MetricRefreshFailures, metric.WithUnit("{write}"),
-		metric.WithDescription("Registry writes (refresh or registration) that failed and will be retried."))
-	add(err)
-	ins.reRegistrations, err = m.Int64Counter(MetricReRegistrations, metric.WithUnit("{registration}"),
-		metric.WithDescription("Records the registry lost (lease, session, deletion) and that are written again."))
-	add(err)
-	ins.watchReopens, err = m.Int64Counter(MetricWatchReopens, metric.WithUnit("{watch}"),
-		metric.WithDescription("Store watches that broke and are opened again after a backoff."))
-	add(err)
-	ins.instances, err = m.Int64ObservableGauge(MetricInstances, metric.WithUnit("{instance}"),
-		metric.WithDescription("Instances of each watched service, as last delivered to subscribers."))
-	add(err)
-	ins.changes, err = m.Int64Counter(MetricChanges, metric.WithUnit("{list}"),
-		metric.WithDescription("Lists of a watched service published to its subscribers."))
-	add(err)
-	ins.holds, err = m.Int64Counter(MetricHolds, metric.WithUnit("{hold}"),
-		metric.WithDescription("Times self-preservation held back a mass loss of instances."))
-	add(err)
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	ins.registrations = gauge(MetricRegistrations, "{registration}", "Registrations of this process, by state: registered, retrying, refused.")
+	ins.refreshFailures = counter(MetricRefreshFailures, "{write}", "Registry writes (refresh or registration) that failed and will be retried.")
+	ins.reRegistrations = counter(MetricReRegistrations, "{registration}", "Records the registry lost (lease, session, deletion) and that are written again.")
+	ins.watchReopens = counter(MetricWatchReopens, "{watch}", "Store watches that broke and are opened again after a backoff.")
+	ins.instances = gauge(MetricInstances, "{instance}", "Instances of each watched service, as last delivered to subscribers.")
+	ins.changes = counter(MetricChanges, "{list}", "Lists of a watched service published to its subscribers.")
+	ins.holds = counter(MetricHolds, "{hold}", "Times self-preservation held back a mass loss of instances.")
 	for _, err := range errs {
 		if err != nil {
 			// An SDK refusing an instrument must not break discovery:
