@@ -30,7 +30,8 @@ const (
 // Select walks that schedule the way NewRoundRobin walks its list: each P
 // (Go's scheduler slot) keeps its own position, starting at a random one, so
 // Select costs what round robin's does and cores do not fight over a shared
-// counter. A goroutine sees the schedule's exact sequence; with several Ps
+// counter (a schedule of up to 8,192 entries is stored as the instances
+// themselves, so Select reads one slice, exactly as round robin does). A goroutine sees the schedule's exact sequence; with several Ps
 // each walks its own stretch of it, so every instance's share stays its
 // weight's to within a call or two per P and instance. Cursors survive
 // Update: a new schedule is walked on from the same positions.
@@ -56,7 +57,13 @@ type weighted struct {
 type wrrSnapshot struct {
 	list     []core.Instance
 	schedule []uint32 // indexes into list, one full period
+	// expanded is the schedule as instances, when short enough: Select then
+	// reads one slice as roundrobin does, without the indirection.
+	expanded []core.Instance
 }
+
+// maxExpanded bounds the expanded schedule: 8,192 instances of 40 bytes.
+const maxExpanded = 8192
 
 func (w *weighted) Update(instances []core.Instance) {
 	s := &wrrSnapshot{list: copyInstances(instances)}
@@ -65,6 +72,12 @@ func (w *weighted) Update(instances []core.Instance) {
 		weights[i] = inst.Meta.Weight()
 	}
 	s.schedule = smoothSchedule(weights)
+	if len(s.schedule) <= maxExpanded {
+		s.expanded = make([]core.Instance, len(s.schedule))
+		for i, j := range s.schedule {
+			s.expanded[i] = s.list[j]
+		}
+	}
 	w.snap.Store(s)
 }
 
@@ -72,6 +85,9 @@ func (w *weighted) Select(string) (Pick, error) {
 	s := w.snap.Load()
 	if s == nil || len(s.schedule) == 0 {
 		return Pick{}, ErrNoInstances
+	}
+	if e := s.expanded; len(e) > 0 {
+		return Pick{Instance: e[w.seq.next()%uint64(len(e))]}, nil
 	}
 	i := s.schedule[w.seq.next()%uint64(len(s.schedule))]
 	return Pick{Instance: s.list[i]}, nil

@@ -210,3 +210,20 @@ func TestWeightedStride(t *testing.T) {
 		}
 	}
 }
+
+// A schedule too long to expand is walked through its indexes: one period
+// from one goroutine gives every instance exactly its weight.
+func TestWeightedLongSchedule(t *testing.T) {
+	s := NewWeightedRoundRobin().(*weighted)
+	list := instances(3000, func(i int) core.Metadata { return core.Metadata{"weight": fmt.Sprint(i%5 + 1)} })
+	s.Update(list)
+	if snap := s.snap.Load(); len(snap.schedule) != 9000 || snap.expanded != nil {
+		t.Fatalf("period %d, expanded %d", len(snap.schedule), len(snap.expanded))
+	}
+	got := count(t, s, 9000, nil)
+	for i := range list {
+		if got[addr(i)] != i%5+1 {
+			t.Fatalf("%s: %d picks in one period, want %d", addr(i), got[addr(i)], i%5+1)
+		}
+	}
+}
