@@ -1,3 +1,5 @@
+//go:build linux
+
 package selector
 
 import (
@@ -55,10 +57,14 @@ func BenchmarkWeightedVsRoundRobin(b *testing.B) {
 }
 
 // threadCPU is the CPU time of the calling thread, in ns (µs resolution).
-func threadCPU(b *testing.B) int64 {
-	const rusageThread = 1 // RUSAGE_THREAD
+func threadCPU(b *testing.B) int64 { return rusageCPU(b, 1) } // RUSAGE_THREAD
+
+// processCPU is the CPU time of the whole process (GC workers included).
+func processCPU(b *testing.B) int64 { return rusageCPU(b, syscall.RUSAGE_SELF) }
+
+func rusageCPU(b *testing.B, who int) int64 {
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+	if err := syscall.Getrusage(who, &ru); err != nil {
 		b.Fatal(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()

@@ -21,36 +21,8 @@ type Incremental interface {
 	Apply(upserted, removed []core.Instance)
 }
 
-// diff returns what turns cur (instances by address) into list: the
-// instances that are new or changed, and those that are gone. An address
-// twice in list counts once, the first one, as every selector's Update
-// treats duplicates.
-func diff[V any](cur map[string]V, instance func(V) core.Instance, list []core.Instance) (upserted, removed []core.Instance) {
-	seen := make(map[string]bool, len(list))
-	kept := 0 // addresses of cur still in list
-	for _, in := range list {
-		if seen[in.Addr] {
-			continue
-		}
-		seen[in.Addr] = true
-		old, ok := cur[in.Addr]
-		if ok {
-			kept++
-		}
-		if !ok || !sameInstance(instance(old), in) {
-			upserted = append(upserted, in)
-		}
-	}
-	if kept < len(cur) { // something left
-		for addr, v := range cur {
-			if !seen[addr] {
-				removed = append(removed, instance(v))
-			}
-		}
-	}
-	return upserted, removed
-}
-
+// sameInstance says whether a and b are the same instance with the same
+// metadata.
 func sameInstance(a, b core.Instance) bool {
 	return a.Service == b.Service && a.Addr == b.Addr && maps.Equal(a.Meta, b.Meta)
 }
