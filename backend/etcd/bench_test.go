@@ -213,15 +213,25 @@ func rawEvent(b *testing.B, ch clientv3.WatchChan) {
 	}
 }
 
-// Benchmark10kInstances times the first full list of a service with 10,000
-// instances, as a new subscriber (core.Discovery over a new driver) gets it,
-// and the heap that subscriber then holds per instance.
-func Benchmark10kInstances(b *testing.B) {
-	const n = 10000
-	srv := startServer(b)
-	ctx := ctxT(b, time.Hour)
-	raw := rawClient(b, srv.endpoint())
-	const base = "/big"
+// BenchmarkLargeService: a service of 10,000 and 20,000 instances on etcd.
+// first-list times the first full list a new subscriber (core.Discovery over
+// a new driver) gets, and the heap it then holds per instance; change times
+// one instance put or deleted with the raw client → a WatchChanges
+// subscriber has it, and what that allocates.
+func BenchmarkLargeService(b *testing.B) {
+	for _, n := range []int{10000, 20000} {
+		srv := startServer(b)
+		ctx := ctxT(b, time.Hour)
+		raw := rawClient(b, srv.endpoint())
+		const base = "/big"
+		fillBig(b, ctx, raw, base, n)
+		b.Run(fmt.Sprintf("first-list/instances=%d", n), func(b *testing.B) { benchFirstList(b, srv, base, n) })
+		b.Run(fmt.Sprintf("change/instances=%d", n), func(b *testing.B) { benchBigChange(b, srv, raw, base, n) })
+		srv.stop()
+	}
+}
+
+func fillBig(b *testing.B, ctx context.Context, raw *clientv3.Client, base string, n int) {
 	var ops []clientv3.Op
 	flush := func() {
 		if _, err := raw.Txn(ctx).Then(ops...).Commit(); err != nil {
@@ -240,7 +250,10 @@ func Benchmark10kInstances(b *testing.B) {
 	if len(ops) > 0 {
 		flush()
 	}
+}
 
+func benchFirstList(b *testing.B, srv *testServer, base string, n int) {
+	ctx := ctxT(b, time.Hour)
 	var total time.Duration
 	var heap int64
 	b.ResetTimer()
@@ -279,5 +292,42 @@ func Benchmark10kInstances(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/first-list")
-	b.ReportMetric(float64(heap)/float64(b.N)/n, "heap-B/instance")
+	b.ReportMetric(float64(heap)/float64(b.N)/float64(n), "heap-B/instance")
+}
+
+func benchBigChange(b *testing.B, srv *testServer, raw *clientv3.Client, base string, n int) {
+	ctx := ctxT(b, time.Hour)
+	d := newDriverT(b, Config{Endpoints: []string{srv.endpoint()}, BasePath: base})
+	dis, err := core.NewDiscovery(d, testOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dis.Close()
+	ch, err := dis.WatchChanges(ctx, "Big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if u := <-ch; u.List.Len() != n {
+		b.Fatalf("first list has %d instances, want %d", u.List.Len(), n)
+	}
+	key := base + "/Big/tcp@192.168.0.1:8972"
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		want := n
+		if i%2 == 0 {
+			_, err = raw.Put(ctx, key, "weight=1")
+			want = n + 1
+		} else {
+			_, err = raw.Delete(ctx, key)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		for u := range ch {
+			if u.List.Len() == want {
+				break
+			}
+		}
+	}
 }

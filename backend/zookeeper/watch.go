@@ -5,6 +5,7 @@ package zookeeper
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 
 	"github.com/go-zookeeper/zk"
@@ -105,6 +106,8 @@ func (w *watcher) notify(child string) {
 	}
 }
 
+var _ core.DeltaWatcher = (*watcher)(nil)
+
 func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 	if err := w.alive(ctx); err != nil {
 		return nil, err
@@ -119,30 +122,96 @@ func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 		w.started = true
 		return w.list(), nil
 	}
+	if _, err := w.NextChange(ctx); err != nil {
+		return nil, err
+	}
+	return w.list(), nil
+}
+
+// NextChange waits for events and returns what they changed: the nodes
+// whose data watch fired, and the children added or removed when the
+// service node's children watch fired. Only those are read again.
+func (w *watcher) NextChange(ctx context.Context) (core.Change, error) {
+	if !w.started {
+		return core.Change{}, errors.New("zookeeper watch: NextChange before the first Next")
+	}
 	for {
 		w.mu.Lock()
 		dirChanged, changed := w.dirChanged, w.changed
 		w.dirChanged, w.changed = false, map[string]bool{}
 		w.mu.Unlock()
 		if dirChanged || len(changed) > 0 {
-			if err := w.apply(ctx, dirChanged, changed); err != nil {
-				return nil, err
+			affected := maps.Clone(changed)
+			if dirChanged {
+				for name := range w.children {
+					affected[name] = true
+				}
 			}
-			return w.list(), nil
+			before := w.valid(affected)
+			if err := w.apply(ctx, dirChanged, changed); err != nil {
+				return core.Change{}, err
+			}
+			if dirChanged {
+				for name := range w.children {
+					affected[name] = true
+				}
+			}
+			if c := w.changeSince(before, affected); len(c.Put) > 0 || len(c.Deleted) > 0 {
+				return c, nil
+			}
+			continue
 		}
-		select {
-		case <-w.signal:
-		case <-w.lost:
-			return nil, errors.New("zookeeper: session lost; watch ends")
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-w.ctx.Done():
-			return nil, w.ctx.Err()
-		case <-w.stop:
-			return nil, core.ErrClosed
-		case <-w.d.closed:
-			return nil, core.ErrClosed
+		if err := w.wait(ctx); err != nil {
+			return core.Change{}, err
 		}
+	}
+}
+
+// valid returns the valid instances among names, by node name.
+func (w *watcher) valid(names map[string]bool) map[string]core.Instance {
+	out := make(map[string]core.Instance, len(names))
+	for name := range names {
+		if _, listed := w.children[name]; !listed {
+			continue
+		}
+		if n, ok := w.nodes[name]; ok && n.valid {
+			out[name] = n.inst
+		}
+	}
+	return out
+}
+
+// changeSince compares the instances of names now with before.
+func (w *watcher) changeSince(before map[string]core.Instance, names map[string]bool) core.Change {
+	after := w.valid(names)
+	var c core.Change
+	for name, a := range after {
+		if b, ok := before[name]; !ok || b.Addr != a.Addr || !maps.Equal(b.Meta, a.Meta) {
+			c.Put = append(c.Put, a)
+		}
+	}
+	for name, b := range before {
+		if _, ok := after[name]; !ok {
+			c.Deleted = append(c.Deleted, b.Addr)
+		}
+	}
+	return c
+}
+
+func (w *watcher) wait(ctx context.Context) error {
+	select {
+	case <-w.signal:
+		return nil
+	case <-w.lost:
+		return errors.New("zookeeper: session lost; watch ends")
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	case <-w.stop:
+		return core.ErrClosed
+	case <-w.d.closed:
+		return core.ErrClosed
 	}
 }
 
