@@ -61,6 +61,7 @@ var docCommands = map[string]docRun{
 	`go install -tags "etcd consul zookeeper mdns" ./cmd/discovery ./cmd/gateway`: {skip: "installs into GOBIN; the test builds the same packages and runs them as discovery and gateway"},
 	"discovery list etcd://127.0.0.1:2379/services":                               {want: "", group: "cli"},
 	"discovery watch etcd://127.0.0.1:2379/services Arith":                        {background: true, ready: "Arith: 0 instance(s)", finally: "tcp@10.0.0.1:8972", group: "cli"},
+	"discovery watch --changes etcd://127.0.0.1:2379/services Arith":              {background: true, ready: "Arith: 0 instance(s)", finally: "Arith: joined tcp@10.0.0.1:8972 meta=weight=2", group: "cli"},
 	"discovery register etcd://127.0.0.1:2379/services Arith tcp@10.0.0.1:8972 --meta weight=2 --ttl 10s": {
 		background: true, ready: "registered Arith tcp@10.0.0.1:8972", group: "cli"},
 	"discovery drain etcd://127.0.0.1:2379/services Arith tcp@10.0.0.1:8972":    {want: "drained Arith tcp@10.0.0.1:8972", group: "cli"},
