@@ -103,7 +103,7 @@ func (g *registration) run() {
 		case <-g.lost:
 			// Write again soon; the random delay spreads the servers that
 			// all lost their records at once (a registry restart).
-			g.state.recordLost()
+			g.state.recordLost(o)
 			o.instruments.reRegistered(g.current().Service)
 			timer.Reset(rand.N(o.BackoffBase + 1))
 			continue

@@ -90,16 +90,17 @@ func (s *regState) record(o Options, err error, put bool, gen uint64, load Metad
 }
 
 // recordLost notes that the driver reported the record gone.
-func (s *regState) recordLost() {
+func (s *regState) recordLost(o Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastErr = errRecordLost
 	if s.state == StateRegistered {
-		s.state, s.stateSince = StateRetrying, time.Now()
+		s.setState(o, StateRetrying, time.Now())
 	}
 }
 
-// setState moves to state; s.mu is held.
+// setState moves to state; s.mu is held. Every change of state after the
+// initial "retrying" (set by init) goes through here.
 func (s *regState) setState(o Options, state RegistrationState, now time.Time) {
 	if s.state == state {
 		return
