@@ -109,7 +109,7 @@ func (w *watcher) load(ctx context.Context) ([]core.Instance, error) {
 	// WithRequireLeader: a member cut off from its cluster ends the watch
 	// instead of going silent, so core re-opens it on a healthy member.
 	w.wch = w.d.cli.Watch(clientv3.WithRequireLeader(w.ctx), w.prefix,
-		clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
+		clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
 	return w.list(), nil
 }
 
