@@ -47,7 +47,7 @@ func New(cfg Config) (core.Driver, error) {
 		d.acl = zk.WorldACL(zk.PermAll)
 	}
 	conn, events, err := zk.Connect(cfg.Servers, cfg.SessionTimeout,
-		zk.WithLogger(zkLogger{d.log}),
+		zk.WithLogger(zkLogger{l: d.log, lastDial: &d.lastDial}),
 		zk.WithEventCallback(d.onEvent),
 		zk.WithDialer(d.sockets.dial),
 	)
@@ -88,6 +88,9 @@ type driver struct {
 	calls     sync.WaitGroup // goroutines of calls abandoned by their context
 	closeOnce sync.Once
 	sockets   sockets // the client's connection, for Close to cut
+	// lastDial is the client's latest "failed to connect" line: it returns
+	// a bare ErrNoServer and only logs why (connection refused, DNS…).
+	lastDial atomic.Pointer[string]
 }
 
 // sockets holds the client's current TCP connection. The client reads a
@@ -222,15 +225,25 @@ func (d *driver) wrap(op, path string, err error) error {
 	if errors.Is(err, core.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("zookeeper: %s %s: %w", op, path, err)
 	}
+	if last := d.lastDial.Load(); last != nil && errors.Is(err, zk.ErrNoServer) {
+		// The client's error says no server answered; its log says why.
+		return fmt.Errorf("zookeeper: %s %s on %s: %w (%s)", op, path, strings.Join(d.cfg.Servers, ","), err, *last)
+	}
 	return fmt.Errorf("zookeeper: %s %s on %s: %w", op, path, strings.Join(d.cfg.Servers, ","), err)
 }
 
 // zkLogger routes the ZooKeeper client's own messages to slog: failures as
 // warnings, the rest (connected, session ids, loops ending) at debug level.
-type zkLogger struct{ l *slog.Logger }
+type zkLogger struct {
+	l        *slog.Logger
+	lastDial *atomic.Pointer[string]
+}
 
 func (z zkLogger) Printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(msg, "failed to connect to ") && z.lastDial != nil {
+		z.lastDial.Store(&msg)
+	}
 	level := slog.LevelDebug
 	lower := strings.ToLower(msg)
 	if strings.Contains(lower, "fail") || strings.Contains(lower, "error") || strings.Contains(lower, "gave up") {

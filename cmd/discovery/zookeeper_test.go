@@ -22,6 +22,10 @@ func TestZooKeeper(t *testing.T) {
 	zk := zktest.Start(t)
 	t.Run("flow", func(t *testing.T) { registryFlow(t, "zk://"+zk.Addr()+"/discovery_cli", "Arith") })
 	t.Run("unreachable", func(t *testing.T) { unreachable(t, "zk://"+closedPort(t)+"/discovery_cli") })
+	t.Run("refused says why", func(t *testing.T) {
+		r := runCLI(t, "list", "--timeout", "2s", "zk://"+closedPort(t)+"/discovery_cli", "Arith")
+		wantError(t, r, exitFailure, "could not connect to a server", "connect: connection refused")
+	})
 	t.Run("silent server", func(t *testing.T) {
 		// A port that accepts and never answers holds the client in its
 		// handshake; the command still ends at --timeout, Close included
