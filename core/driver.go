@@ -48,6 +48,14 @@ type NameValidator interface {
 	ValidateService(service string) error
 }
 
+// InstanceValidator is implemented by drivers whose store limits records
+// further than core does (mDNS's 255-byte TXT strings, for one). Register
+// asks it before anything reaches the store, so such a record is refused at
+// once, without the read before its first Put. Errors wrap ErrInvalid.
+type InstanceValidator interface {
+	ValidateInstance(inst Instance) error
+}
+
 // validateService applies core's rules and then the driver's own.
 func validateService(d Driver, service string) error {
 	if err := ValidateService(service); err != nil {

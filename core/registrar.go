@@ -79,6 +79,11 @@ func (r *registrar) Register(ctx context.Context, inst Instance) error {
 	if err := validateService(r.d, inst.Service); err != nil {
 		return err
 	}
+	if v, ok := r.d.(InstanceValidator); ok {
+		if err := v.ValidateInstance(inst); err != nil {
+			return err
+		}
+	}
 	inst.Meta = inst.Meta.Clone()
 	r.mu.Lock()
 	if r.closed {

@@ -175,7 +175,19 @@ func (d *driver) ValidateService(service string) error {
 	return err
 }
 
-var _ core.NameValidator = (*driver)(nil)
+// ValidateInstance implements core.InstanceValidator: a record DNS-SD
+// cannot carry (a TXT string over 255 bytes, a message over the limit) is
+// refused by Register at once, before core's read of the store, which on
+// mDNS is a browse of a whole query timeout.
+func (d *driver) ValidateInstance(inst core.Instance) error {
+	_, err := newRecord(inst, d.cfg.Domain)
+	return err
+}
+
+var (
+	_ core.NameValidator     = (*driver)(nil)
+	_ core.InstanceValidator = (*driver)(nil)
+)
 
 func (d *driver) Put(_ context.Context, inst core.Instance, ttl time.Duration) error {
 	rec, err := newRecord(inst, d.cfg.Domain)
