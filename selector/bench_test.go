@@ -110,3 +110,31 @@ func reportCPU(b *testing.B, start int64) {
 		b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// BenchmarkApply: one instance added or removed at 10,000 instances through
+// Apply, for every Incremental selector.
+func BenchmarkApply(b *testing.B) {
+	const n = 10000
+	list := instances(n+1, func(i int) core.Metadata { return core.Metadata{"weight": strconv.Itoa(i%5 + 1)} })
+	for _, c := range constructors {
+		if _, ok := c.new().(Incremental); !ok {
+			continue
+		}
+		b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
+			s := c.new().(Incremental)
+			s.Update(list[:n])
+			extra := list[n:]
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := processCPU(b)
+			for i := range b.N {
+				if i%2 == 0 {
+					s.Apply(extra, nil)
+				} else {
+					s.Apply(nil, extra)
+				}
+			}
+			reportCPU(b, cpu)
+		})
+	}
+}

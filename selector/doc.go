@@ -44,10 +44,12 @@
 // business. Every selector keeps what must survive a change: p2c its
 // latency and in-flight statistics per address, roundrobin, closest and
 // weighted their per-P positions (weighted rebuilds its schedule, bounded as
-// described under Weights). consistenthash implements Incremental: Apply
-// takes only what changed, and Update works the change out from the full
-// list (a map lookup per instance), so one instance joining or leaving
-// 10,000 moves 160 ring points instead of rebuilding 1.6M.
+// described under Weights). consistenthash and p2c implement Incremental,
+// which Follow uses: Apply takes only what changed. consistenthash's Update
+// also works the change out from the full list (a map lookup per instance),
+// so one instance joining or leaving 10,000 moves 160 ring points instead of
+// rebuilding 1.6M; p2c's Apply passes over the list once without building
+// maps of it.
 //
 // # Weights
 //

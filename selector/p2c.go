@@ -35,9 +35,9 @@ const (
 // cancellation counts as the time spent only; a Business error is an answer
 // and counts as a normal sample.
 //
-// Statistics are kept per address and survive Update. A new address starts
-// at the mean estimate of the others, so it gets a fair share at once rather
-// than none (too high) or a flood (zero).
+// Statistics are kept per address and survive Update and Apply (p2c is
+// Incremental). A new address starts at the mean estimate of the others, so
+// it gets a fair share at once rather than none (too high) or a flood (zero).
 func NewP2C() Selector { return &p2c{clock: nanotime} }
 
 type p2c struct {
@@ -68,22 +68,13 @@ func (p *p2c) Update(instances []core.Instance) {
 	s.nodes = make([]*p2cNode, len(s.list))
 
 	old := map[string]*p2cNode{}
-	now := p.clock()
-	var sum float64
-	var known int
-	if prev := p.snap.Load(); prev != nil {
+	prev := p.snap.Load()
+	if prev != nil {
 		for i, n := range prev.nodes {
 			old[prev.list[i].Addr] = n
-			if c := n.decayed(now); c > 0 {
-				sum += c
-				known++
-			}
 		}
 	}
-	var neutral float64
-	if known > 0 {
-		neutral = sum / float64(known)
-	}
+	newNode := p.newNodes(prev)
 	seen := make(map[string]*p2cNode, len(s.list))
 	for i, inst := range s.list {
 		n := old[inst.Addr]
@@ -91,16 +82,80 @@ func (p *p2c) Update(instances []core.Instance) {
 			n = seen[inst.Addr] // the same address twice shares its stats
 		}
 		if n == nil {
-			n = &p2cNode{clock: p.clock}
-			if known > 0 {
-				n.cost.Store(math.Float64bits(neutral))
-				n.stamp.Store(now)
-			}
+			n = newNode()
 		}
 		seen[inst.Addr] = n
 		s.nodes[i] = n
 	}
 	p.snap.Store(s)
+}
+
+// Apply implements Incremental: instances that stay keep their statistics
+// and their place, without maps of the whole list being built.
+func (p *p2c) Apply(upserted, removed []core.Instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev := p.snap.Load()
+	if prev == nil {
+		prev = &p2cSnapshot{}
+	}
+	gone := make(map[string]bool, len(removed))
+	for _, in := range removed {
+		gone[in.Addr] = true
+	}
+	changed := make(map[string]core.Instance, len(upserted))
+	for _, in := range upserted {
+		changed[in.Addr] = in
+	}
+	s := &p2cSnapshot{
+		list:  make([]core.Instance, 0, len(prev.list)+len(upserted)),
+		nodes: make([]*p2cNode, 0, len(prev.list)+len(upserted)),
+	}
+	placed := make(map[string]bool, len(upserted)) // upserted addresses already listed
+	for i, in := range prev.list {
+		if gone[in.Addr] {
+			continue
+		}
+		if u, ok := changed[in.Addr]; ok {
+			in = u
+			placed[in.Addr] = true
+		}
+		s.list = append(s.list, in)
+		s.nodes = append(s.nodes, prev.nodes[i])
+	}
+	newNode := p.newNodes(prev)
+	for _, in := range upserted {
+		if !placed[in.Addr] {
+			placed[in.Addr] = true
+			s.list = append(s.list, in)
+			s.nodes = append(s.nodes, newNode())
+		}
+	}
+	p.snap.Store(s)
+}
+
+// newNodes returns a maker of statistics for new addresses: they start at
+// the mean estimate of prev's nodes, so that they get a fair share at once.
+func (p *p2c) newNodes(prev *p2cSnapshot) func() *p2cNode {
+	now := p.clock()
+	var sum float64
+	var known int
+	if prev != nil {
+		for _, n := range prev.nodes {
+			if c := n.decayed(now); c > 0 {
+				sum += c
+				known++
+			}
+		}
+	}
+	return func() *p2cNode {
+		n := &p2cNode{clock: p.clock}
+		if known > 0 {
+			n.cost.Store(math.Float64bits(sum / float64(known)))
+			n.stamp.Store(now)
+		}
+		return n
+	}
 }
 
 func (p *p2c) Select(string) (Pick, error) {

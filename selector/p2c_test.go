@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seedforge/discovery/core"
 )
 
 // fakeClock is a nanotime that moves only when told.
@@ -208,4 +211,49 @@ func TestP2CDoneErrors(t *testing.T) {
 	if got := p.snap.Load().nodes[0].decayed(c.now()); got != errPenaltyCap {
 		t.Fatalf("estimate after 20 errors: %v, want the cap %v", got, float64(errPenaltyCap))
 	}
+}
+
+// Apply keeps the statistics of the instances that stay, replaces metadata
+// in place, drops the removed and starts new ones at the mean estimate.
+func TestP2CApplyKeepsStats(t *testing.T) {
+	p, c := newTestP2C()
+	list := instances(3, nil)
+	p.Update(list)
+	serve(t, p, c, 300, func(a string) (time.Duration, error) {
+		if a == addr(0) {
+			return 40 * time.Millisecond, nil
+		}
+		return time.Millisecond, nil
+	})
+	before := p.snap.Load()
+	slow, cost := before.nodes[0], before.nodes[0].decayed(c.now())
+	var sum float64
+	for _, n := range before.nodes {
+		sum += n.decayed(c.now())
+	}
+
+	changed := list[0]
+	changed.Meta = core.Metadata{"weight": "3"}
+	p.Apply([]core.Instance{changed, instances(4, nil)[3]}, []core.Instance{list[1]})
+	s := p.snap.Load()
+	if got := addrsOfList(s.list); !slices.Equal(got, []string{addr(0), addr(2), addr(3)}) {
+		t.Fatalf("list after Apply: %v", got)
+	}
+	if s.nodes[0] != slow || s.nodes[0].decayed(c.now()) != cost || s.list[0].Meta["weight"] != "3" {
+		t.Fatal("the changed instance lost its statistics or kept its old metadata")
+	}
+	if s.nodes[1] != before.nodes[2] {
+		t.Fatal("an untouched instance lost its statistics")
+	}
+	if got, want := s.nodes[2].decayed(c.now()), sum/3; math.Abs(got-want) > want*1e-9 {
+		t.Fatalf("new node estimate %v, want the mean %v", got, want)
+	}
+}
+
+func addrsOfList(l []core.Instance) []string {
+	out := make([]string, len(l))
+	for i, in := range l {
+		out[i] = in.Addr
+	}
+	return out
 }
