@@ -75,11 +75,11 @@ func (d *driver) onEvent(ev zk.Event) {
 		d.mu.Lock()
 		d.watchFired(ev) // before the watchers read again
 		for w := range d.watchers[ev.Path] {
-			w.notify("")
+			w.notify("", false)
 		}
 		if i := strings.LastIndexByte(ev.Path, '/'); i > 0 {
 			for w := range d.watchers[ev.Path[:i]] {
-				w.notify(ev.Path[i+1:])
+				w.notify(ev.Path[i+1:], ev.Type == zk.EventNodeDeleted)
 			}
 		}
 		d.mu.Unlock()

@@ -84,7 +84,7 @@ type watcher struct {
 
 	mu         sync.Mutex
 	dirChanged bool            // the service node's children or existence changed
-	changed    map[string]bool // instance nodes whose data changed or that were deleted
+	changed    map[string]bool // instance nodes whose data changed (true) or that were deleted (false)
 
 	// Owned by the goroutine calling Next.
 	started  bool
@@ -92,12 +92,17 @@ type watcher struct {
 	nodes    map[string]*node    // by node name; present = its data watch is set
 }
 
-func (w *watcher) notify(child string) {
+func (w *watcher) notify(child string, deleted bool) {
 	w.mu.Lock()
-	if child == "" {
+	switch {
+	case child == "":
 		w.dirChanged = true
-	} else {
-		w.changed[child] = true
+	case deleted:
+		w.changed[child] = false
+	default:
+		if _, ok := w.changed[child]; !ok {
+			w.changed[child] = true
+		}
 	}
 	w.mu.Unlock()
 	select {
@@ -245,7 +250,7 @@ func (w *watcher) apply(ctx context.Context, dirChanged bool, changed map[string
 		}
 	}
 	var reload []string
-	for name := range changed {
+	for name, exists := range changed {
 		if _, ok := w.children[name]; !ok {
 			delete(w.nodes, name)
 			continue
@@ -254,6 +259,12 @@ func (w *watcher) apply(ctx context.Context, dirChanged bool, changed map[string
 			continue // just read, with a new watch
 		}
 		delete(w.nodes, name) // its watch fired
+		if !exists {
+			// Deleted: nothing to read (a read would only ask for a watch on
+			// a missing node); the children watch reports a re-creation.
+			delete(w.children, name)
+			continue
+		}
 		reload = append(reload, name)
 	}
 	return w.loadNodes(ctx, reload)

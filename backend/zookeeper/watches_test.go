@@ -70,17 +70,19 @@ func TestReopenedWatchesDoNotAccumulate(t *testing.T) {
 	})
 	must(t, reg.Delete(ctx, core.Instance{Service: "svc", Addr: "tcp@127.0.0.1:7001"}))
 	nextUntil(ctx, t, w, "the deletion", func(l []core.Instance) bool { return len(l) == n-1 })
-	// The data watch that fired was set again, the deleted node's is gone
-	// and the children watch was set again: two more requests.
-	if got := zookeeper.WatchRequests(d); got != want+2 {
-		t.Fatalf("after a change and a deletion: %d watch requests, want %d", got, want+2)
+	// The data watch that fired is set again, the deleted node's is not
+	// read again, and the children watch is set again: two more requests in
+	// all. The deletion's two events may reach the watcher apart, so the
+	// children watch may be set by the next open rather than by w.
+	if got := zookeeper.WatchRequests(d); got > want+2 {
+		t.Fatalf("after a change and a deletion: %d watch requests, want at most %d", got, want+2)
 	}
 	for range 10 {
 		w2, _ := open()
 		must(t, w2.Close())
 	}
 	if got := zookeeper.WatchRequests(d); got != want+2 {
-		t.Fatalf("10 more opens: %d watch requests, want %d", got, want+2)
+		t.Fatalf("a change, a deletion and 10 more opens: %d watch requests, want %d", got, want+2)
 	}
 	serverWatches(t, srv, want-1)
 }
