@@ -136,15 +136,7 @@ func TestP2CInFlight(t *testing.T) {
 }
 
 func TestP2CStatsSurviveUpdate(t *testing.T) {
-	p, c := newTestP2C()
-	list := instances(3, nil)
-	p.Update(list)
-	serve(t, p, c, 300, func(a string) (time.Duration, error) {
-		if a == addr(0) {
-			return 40 * time.Millisecond, nil
-		}
-		return time.Millisecond, nil
-	})
+	p, c, list := withSlowFirst(t)
 	old := p.snap.Load().nodes[0]
 	cost := old.decayed(c.now())
 
@@ -216,15 +208,7 @@ func TestP2CDoneErrors(t *testing.T) {
 // Apply keeps the statistics of the instances that stay, replaces metadata
 // in place, drops the removed and starts new ones at the mean estimate.
 func TestP2CApplyKeepsStats(t *testing.T) {
-	p, c := newTestP2C()
-	list := instances(3, nil)
-	p.Update(list)
-	serve(t, p, c, 300, func(a string) (time.Duration, error) {
-		if a == addr(0) {
-			return 40 * time.Millisecond, nil
-		}
-		return time.Millisecond, nil
-	})
+	p, c, list := withSlowFirst(t)
 	before := p.snap.Load()
 	slow, cost := before.nodes[0], before.nodes[0].decayed(c.now())
 	var sum float64
@@ -256,4 +240,19 @@ func addrsOfList(l []core.Instance) []string {
 		out[i] = in.Addr
 	}
 	return out
+}
+
+// withSlowFirst returns a p2c over three instances that has served 300
+// calls, the first instance answering in 40ms and the others in 1ms.
+func withSlowFirst(t *testing.T) (*p2c, *fakeClock, []core.Instance) {
+	p, c := newTestP2C()
+	list := instances(3, nil)
+	p.Update(list)
+	serve(t, p, c, 300, func(a string) (time.Duration, error) {
+		if a == addr(0) {
+			return 40 * time.Millisecond, nil
+		}
+		return time.Millisecond, nil
+	})
+	return p, c, list
 }
