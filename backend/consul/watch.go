@@ -4,6 +4,7 @@ package consul
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ type watcher struct {
 	last      uint64 // the index Consul last answered with
 	started   bool
 	lastQuery time.Time
+	answer    map[string]core.Instance // the last answer by address, for NextChange
 }
 
 func (c *client) newWatcher(ctx context.Context, fetch fetchFunc) *watcher {
@@ -69,7 +71,64 @@ func queryDeadline(wait time.Duration) time.Duration {
 	return wait + wait/16 + 10*time.Second
 }
 
+var _ core.DeltaWatcher = (*watcher)(nil)
+
+// Next returns the list of the next answer with a new index.
 func (w *watcher) Next(outer context.Context) ([]core.Instance, error) {
+	list, err := w.nextAnswer(outer)
+	if err != nil {
+		return nil, err
+	}
+	w.answer = byAddr(list)
+	return list, nil
+}
+
+// NextChange returns what the next answers changed against the last one:
+// Consul answers with whole lists, so the change is worked out here, where
+// the index says an answer is new, and only a real change reaches core.
+func (w *watcher) NextChange(outer context.Context) (core.Change, error) {
+	for {
+		list, err := w.nextAnswer(outer)
+		if err != nil {
+			return core.Change{}, err
+		}
+		next := byAddr(list)
+		var c core.Change
+		for addr, in := range next {
+			if old, ok := w.answer[addr]; !ok || !sameInstance(old, in) {
+				c.Put = append(c.Put, in)
+			}
+		}
+		for addr := range w.answer {
+			if _, ok := next[addr]; !ok {
+				c.Deleted = append(c.Deleted, addr)
+			}
+		}
+		w.answer = next
+		if len(c.Put) > 0 || len(c.Deleted) > 0 {
+			return c, nil
+		}
+	}
+}
+
+// byAddr indexes an answer by address; of two entries with one address the
+// first wins, as core keeps the first of a full list.
+func byAddr(list []core.Instance) map[string]core.Instance {
+	m := make(map[string]core.Instance, len(list))
+	for _, in := range list {
+		if _, dup := m[in.Addr]; !dup {
+			m[in.Addr] = in
+		}
+	}
+	return m
+}
+
+func sameInstance(a, b core.Instance) bool {
+	return a.Service == b.Service && a.Addr == b.Addr && maps.Equal(a.Meta, b.Meta)
+}
+
+// nextAnswer runs blocking queries until one answers with a new index.
+func (w *watcher) nextAnswer(outer context.Context) ([]core.Instance, error) {
 	ctx, cancel := context.WithCancel(outer)
 	defer cancel()
 	stop := context.AfterFunc(w.ctx, cancel)
