@@ -335,6 +335,23 @@ func (d *driver) List(ctx context.Context, service string) ([]core.Instance, err
 	return list, nil
 }
 
+// ReadRecord implements core.RecordReader: one key, not the service's
+// prefix.
+func (d *driver) ReadRecord(ctx context.Context, service, addr string) (core.Instance, bool, error) {
+	key := d.key(service, addr)
+	resp, err := d.cli.Get(ctx, key)
+	if err != nil {
+		return core.Instance{}, false, d.fail("get "+key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return core.Instance{}, false, nil
+	}
+	in, ok := d.parse(service, d.prefix(service), resp.Kvs[0].Key, resp.Kvs[0].Value)
+	return in, ok, nil
+}
+
+var _ core.RecordReader = (*driver)(nil)
+
 // parse turns one key/value under prefix into an instance. Values that are
 // not metadata are logged (bounded) and skipped; core keeps out keys that
 // are not an instance's address.

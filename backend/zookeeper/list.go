@@ -51,6 +51,33 @@ func (d *driver) List(ctx context.Context, service string) ([]core.Instance, err
 	return out, nil
 }
 
+// ReadRecord implements core.RecordReader: one node, not the service's
+// children. An unreadable node is no record, as List skips it.
+func (d *driver) ReadRecord(ctx context.Context, service, addr string) (core.Instance, bool, error) {
+	if err := d.auth(ctx); err != nil {
+		return core.Instance{}, false, err
+	}
+	path := d.nodePath(core.Instance{Service: service, Addr: addr})
+	data, err := call(ctx, d, func() ([]byte, error) {
+		b, _, err := d.conn.Get(path)
+		return b, err
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return core.Instance{}, false, nil
+	}
+	if err != nil {
+		return core.Instance{}, false, d.wrap("read", path, err)
+	}
+	inst, err := parseNode(service, encodeAddr(addr), data)
+	if err != nil {
+		d.log.Warn("zookeeper: skipping an unreadable instance node", "path", core.StoreData(path), "err", err)
+		return core.Instance{}, false, nil
+	}
+	return inst, true, nil
+}
+
+var _ core.RecordReader = (*driver)(nil)
+
 // maxParallelReads bounds the reads one List or watch update has in flight.
 const maxParallelReads = 64
 

@@ -3,6 +3,7 @@
 package zookeeper_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -30,9 +31,15 @@ func TestRequestsPerInterval(t *testing.T) {
 	const base = "/requests"
 	c := newClient(t, newDriver(t, zookeeper.Config{Servers: []string{srv.Addr()}, BasePath: base}), ttl)
 	interval := ttl / core.TTLPerInterval
-	coretest.RegisterMany(t, ctx, c.reg, n, func(i int) core.Instance {
+	// Each registration is two round trips (its stored record read by
+	// path, then created); 1,000 take a few seconds under -race.
+	registering := time.Now()
+	regCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	coretest.RegisterMany(t, regCtx, c.reg, n, func(i int) core.Instance {
 		return core.Instance{Service: "S", Addr: fmt.Sprintf("tcp@127.0.0.1:%d", 10000+i)}
 	})
+	cancel()
+	t.Logf("%d registrations written in %v", n, time.Since(registering).Round(time.Millisecond))
 
 	// Every node is checked once (setting its watch) in its first refresh;
 	// count from when those reads are over.
