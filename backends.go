@@ -14,4 +14,5 @@ var compiledOut = map[string]string{
 	"consul": "consul",
 	"zk":     "zookeeper",
 	"mdns":   "mdns",
+	"k8s":    "kubernetes",
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what the tests
-# need (Go modules; Debian's ZooKeeper and Chromium; a Consul agent built from
-# the module proxy), checks formatting and vet, then runs all tests with -race and every
+# need (Go modules; Debian's ZooKeeper and Chromium; a Consul agent,
+# kube-apiserver and kube-controller-manager built from the module proxy),
+# checks formatting and vet, then runs all tests with -race and every
 # backend's build tag, and the mDNS tests inside a network namespace.
 #
 #   ./scripts/test.sh            # everything
@@ -28,6 +29,14 @@ if has_tag consul; then
   # Builds the agent once (several minutes), then reuses the cached binary.
   CONSUL_BIN=$(bash scripts/install-consul.sh)
   export CONSUL_BIN
+fi
+if has_tag kubernetes; then
+  # Builds kube-apiserver and kube-controller-manager once (about 14 min on
+  # 2 cores), then reuses the cached binaries.
+  kube_bins=$(bash scripts/install-kubernetes.sh)
+  KUBE_APISERVER_BIN=$(sed -n 1p <<<"$kube_bins")
+  KUBE_CONTROLLER_MANAGER_BIN=$(sed -n 2p <<<"$kube_bins")
+  export KUBE_APISERVER_BIN KUBE_CONTROLLER_MANAGER_BIN
 fi
 
 # The dashboard's tests drive a real headless browser.

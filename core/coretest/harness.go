@@ -31,6 +31,9 @@ type Harness struct {
 	// Update, when not nil, replaces it at run time (multi).
 	Static []core.Instance
 	Update func(t testing.TB, d core.Driver, list []core.Instance)
+	// UpdateAddr, when not nil, makes the addresses StaticUpdate publishes,
+	// for stores that refuse loopback ones (Kubernetes EndpointSlices).
+	UpdateAddr func(i int) string
 
 	// Settle bounds how long a change may take to reach a watcher. An
 	// eventually consistent backend (mDNS) sets it to a few browse
@@ -45,6 +48,13 @@ func (h Harness) settle() time.Duration {
 		return h.Settle
 	}
 	return 10 * time.Second
+}
+
+func (h Harness) updateAddr(i int) string {
+	if h.UpdateAddr != nil {
+		return h.UpdateAddr(i)
+	}
+	return addr(i)
 }
 
 func (h Harness) service(t testing.TB) string {

@@ -391,9 +391,9 @@ func testStaticUpdate(t *testing.T, h Harness) {
 	Next(t, ch, h.settle(), "an empty list, delivered", HasAddrs())
 	// Updates nobody reads coalesce into the newest.
 	for i := range 10 {
-		h.Update(t, c.d, []core.Instance{{Service: svc, Addr: addr(i)}})
+		h.Update(t, c.d, []core.Instance{{Service: svc, Addr: h.updateAddr(i)}})
 	}
-	Next(t, ch, h.settle(), "the newest update", HasAddrs(addr(9)))
+	Next(t, ch, h.settle(), "the newest update", HasAddrs(h.updateAddr(9)))
 }
 
 func testCloseEndsWatches(t *testing.T, h Harness) {

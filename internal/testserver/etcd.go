@@ -1,8 +1,9 @@
-//go:build etcd
+//go:build etcd || kubernetes
 
 package testserver
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -19,10 +20,20 @@ type Etcd struct {
 // closes it when the test ends, pass or fail.
 func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
+	e, err := startEtcd(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.e.Close)
+	return e
+}
+
+// startEtcd starts an embedded etcd in dir; the caller closes it.
+func startEtcd(dir string) (*Etcd, error) {
 	local := []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}}
 	cfg := embed.NewConfig()
 	cfg.Name = "testserver"
-	cfg.Dir = t.TempDir()
+	cfg.Dir = dir
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = local, local
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = local, local
 	cfg.InitialCluster = cfg.Name + "=" + local[0].String()
@@ -32,17 +43,18 @@ func StartEtcd(t testing.TB) *Etcd {
 	cfg.BcryptCost = 4            // bcrypt's minimum: auth tests are slow under -race otherwise
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		t.Fatalf("start embedded etcd: %v", err)
+		return nil, fmt.Errorf("start embedded etcd: %w", err)
 	}
-	t.Cleanup(e.Close)
 	select {
 	case <-e.Server.ReadyNotify():
+		return &Etcd{e: e}, nil
 	case err := <-e.Err():
-		t.Fatalf("embedded etcd failed: %v", err)
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd failed: %w", err)
 	case <-time.After(30 * time.Second):
-		t.Fatal("embedded etcd not ready within 30s")
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd not ready within 30s")
 	}
-	return &Etcd{e: e}
 }
 
 // Endpoint is the client address, host:port.
