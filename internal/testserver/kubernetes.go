@@ -130,7 +130,7 @@ func StartKube() (_ *Kube, err error) {
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(port),
 		"--tls-cert-file=" + k.path("serving.crt"), "--tls-private-key-file=" + k.path("serving.key"),
-		"--endpoint-reconciler-type=none", // it refuses a loopback advertise address otherwise
+		"--endpoint-reconciler-type=none",                      // it refuses a loopback advertise address otherwise
 		"--service-cluster-ip-range=10.0.0.0/24,fd00:10::/108", // dual-stack, so a test can ask for both families
 		"--authorization-mode=RBAC",
 		"--token-auth-file=" + k.path("tokens.csv"),
