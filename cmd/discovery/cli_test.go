@@ -53,7 +53,7 @@ func TestUsageErrors(t *testing.T) {
 // TestHeavySchemesNotCompiledIn: a scheme of a backend left out of the
 // build says which tag brings it in, exit 2. Only without that tag.
 func TestHeavySchemesNotCompiledIn(t *testing.T) {
-	for scheme, tag := range map[string]string{"etcd": "etcd", "consul": "consul", "zk": "zookeeper", "mdns": "mdns"} {
+	for scheme, tag := range map[string]string{"etcd": "etcd", "consul": "consul", "zk": "zookeeper", "mdns": "mdns", "k8s": "kubernetes"} {
 		if slices.Contains(buildTags, tag) {
 			continue
 		}
