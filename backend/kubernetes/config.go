@@ -88,15 +88,17 @@ func New(cfg Config) (core.Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Namespace != "" {
+		if errs := validation.IsDNS1123Label(cfg.Namespace); len(errs) > 0 {
+			return nil, fmt.Errorf("%w: kubernetes: namespace %q: %s", core.ErrInvalid, cfg.Namespace, strings.Join(errs, "; "))
+		}
+	}
 	restCfg, ns, err := loadREST(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = ns
-	}
-	if errs := validation.IsDNS1123Label(cfg.Namespace); len(errs) > 0 {
-		return nil, fmt.Errorf("%w: kubernetes: namespace %q: %s", core.ErrInvalid, cfg.Namespace, strings.Join(errs, "; "))
 	}
 	if cfg.PodNamespace == "" {
 		cfg.PodNamespace = cfg.Namespace
