@@ -182,10 +182,10 @@ func explain(err error, verb, resource, ns string) error {
 	case err == nil:
 		return nil
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%w: the API server refused to let this client %s %s in namespace %q: grant it in a Role bound to the pod's service account (see the Role in backend/kubernetes's docs): %v",
+		return fmt.Errorf("%w: the API server refused to let this client %s %s in namespace %q: grant it in a Role bound to the pod's service account (see the Role in backend/kubernetes's docs): %w",
 			ErrForbidden, verb, resource, ns, err)
 	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("kubernetes: %s %s in namespace %q: the API server did not accept the client's credentials (token or certificate): %v", verb, resource, ns, err)
+		return fmt.Errorf("kubernetes: %s %s in namespace %q: the API server did not accept the client's credentials (token or certificate): %w", verb, resource, ns, err)
 	}
 	return fmt.Errorf("kubernetes: %s %s in namespace %q: %w", verb, resource, ns, err)
 }
