@@ -92,13 +92,13 @@
 // The minimal Role, in the namespace of the Services and of the Pods
 // (examples/kubernetes/deploy/rbac.yaml, checked by the tests):
 //
-//	- apiGroups: ["discovery.k8s.io"]
-//	  resources: ["endpointslices"]
-//	  verbs: ["list", "watch"]            # discovery
-//	- apiGroups: [""]
-//	  resources: ["pods"]
-//	  verbs: ["get", "list", "watch",     # metadata joined onto endpoints
-//	          "patch"]                    # Register, on the process's own pod
+//	rules:
+//	  - apiGroups: ["discovery.k8s.io"]
+//	    resources: ["endpointslices"]
+//	    verbs: ["list", "watch"]                  # discovery
+//	  - apiGroups: [""]
+//	    resources: ["pods"]
+//	    verbs: ["get", "list", "watch", "patch"]  # metadata join; Register
 //
 // # Tests
 //
