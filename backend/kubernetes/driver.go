@@ -158,6 +158,42 @@ func (d *driver) List(ctx context.Context, service string) ([]core.Instance, err
 	return instances(t, slices, func(pod string) map[string]string { return ann[pod] }, d.badAnnotation)
 }
 
+// Services implements core.ServiceLister from the EndpointSlices of the
+// namespace (the permission discovery already needs): every Service with
+// endpoints, by name, or as name:port for each port of a Service with
+// several, so that every name it returns can be listed.
+func (d *driver) Services(ctx context.Context) ([]string, error) {
+	ns := d.cfg.Namespace
+	sl, err := d.cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName})
+	if err != nil {
+		return nil, explain(err, "list", "endpointslices.discovery.k8s.io", ns)
+	}
+	bySvc := map[string][]*discoveryv1.EndpointSlice{}
+	for i := range sl.Items {
+		s := &sl.Items[i]
+		name := s.Labels[discoveryv1.LabelServiceName]
+		bySvc[name] = append(bySvc[name], s)
+	}
+	var out []string
+	for name, slices := range bySvc {
+		ports := knownPorts(slices)
+		names := map[string]bool{}
+		for _, p := range ports {
+			names[p.name] = true
+		}
+		if len(names) <= 1 {
+			out = append(out, name)
+			continue
+		}
+		for _, p := range ports {
+			out = append(out, name+":"+p.nameOrNumber())
+		}
+	}
+	return out, nil
+}
+
+var _ core.ServiceLister = (*driver)(nil)
+
 func (d *driver) badAnnotation(pod, value string) {
 	const limit = 200
 	if len(value) > limit {

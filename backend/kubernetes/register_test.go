@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,9 +42,28 @@ func TestConformance(t *testing.T) {
 		reconcilePods(t, ns, svc, list)
 	}
 	static := []core.Instance{{Service: svc, Addr: "tcp@10.6.0.1:8080"}, {Service: svc, Addr: "tcp@10.6.0.2:8081"}}
-	update(t, nil, static)
+	// Each client starts from the static list, as with a fixed-list backend:
+	// the pods a previous test's Update left are replaced, and the client is
+	// handed out once the controller has published them.
+	newDriverOnStatic := func(t testing.TB) core.Driver {
+		update(t, nil, static)
+		d := newDriver(t, ns, "self")
+		coretest.Poll(t, settle, "the static list published", func() error {
+			l, err := d.List(context.Background(), svc)
+			if err != nil {
+				return err
+			}
+			got := coretest.Addrs(l)
+			slices.Sort(got)
+			if !slices.Equal(got, coretest.Addrs(static)) {
+				return fmt.Errorf("instances %v, want %v", got, coretest.Addrs(static))
+			}
+			return nil
+		})
+		return d
+	}
 	coretest.Run(t, coretest.Harness{
-		NewDriver:  func(t testing.TB) core.Driver { return newDriver(t, ns, "self") },
+		NewDriver:  newDriverOnStatic,
 		Static:     static,
 		Update:     update,
 		UpdateAddr: func(i int) string { return fmt.Sprintf("tcp@10.7.0.%d:%d", i+1, 20000+i) },

@@ -24,7 +24,7 @@ func TestURLErrors(t *testing.T) {
 		"k8s://ns/Echo:http":                    "Kubernetes Service name",
 		"k8s://ns/echo:http_x":                  "port name",
 		"k8s://ns/echo:70000":                   "out of range",
-		"k8s://ns/echo?kubeconfig=/nonexistent": "kubeconfig=/nonexistent",
+		"k8s://ns/echo?kubeconfig=/nonexistent": "kubeconfig=",
 		"k8s://ns/echo":                         "pass kubeconfig=PATH",
 		"k8s://Bad_NS/echo":                     "namespace",
 	} {
