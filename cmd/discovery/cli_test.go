@@ -72,7 +72,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 		for _, want := range []string{"Usage: discovery <command>", "list URL [service]", "get URL service", "watch URL service",
-			"register URL service network@addr", "Exit status: 0 success; 1 registry failure", "Schemes compiled into\nthis binary: ", "inprocess, multi, p2p"} {
+			"register URL service network@addr", "Exit status: 0 success; 1 registry failure", "Schemes compiled into\nthis binary: ", "inprocess, ", "multi, p2p"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("%q lacks %q:\n%s", args, want, r.stdout)
 			}
