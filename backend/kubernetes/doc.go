@@ -100,6 +100,14 @@
 //	    resources: ["pods"]
 //	    verbs: ["get", "list", "watch", "patch"]  # metadata join; Register
 //
+// # Latency
+//
+// BenchmarkPodReadyToSubscriber, 2-core VM under load, 20 pods per run:
+// pod status Ready → a core subscriber sees the instance in 37.0 ms and
+// 132.5 ms (two runs), against 36.8 ms and 132.6 ms for a raw client-go
+// informer's handler on the same slices in the same runs: the time is the
+// EndpointSlice controller's, this backend adds nothing measurable.
+//
 // # Tests
 //
 // The tests run a real kube-apiserver and kube-controller-manager (only
