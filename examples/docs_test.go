@@ -92,6 +92,8 @@ var docCommands = map[string]docRun{
 
 	"bash examples/gateway/run.sh":                             {skip: "run as written by examples/gateway's TestSeedTopology (on free ports, PORT_BASE), which builds and starts a 3-server Consul cluster: too heavy to run twice"},
 	`curl -d '{"A":6,"B":7}' http://127.0.0.1:18580/Arith/Mul`: {skip: "the call TestSeedTopology makes through the gateway run.sh starts, in a loop, checking C=42"},
+	"kubernetes -serve :9000 -registry k8s:///echo:grpc":       {skip: "the image's command inside a pod of a real cluster; examples/kubernetes's TestExample runs the same program in serve mode with POD_NAME set, against a real kube-apiserver"},
+	"go run -tags kubernetes ./examples/kubernetes -registry 'k8s://default/echo:grpc?kubeconfig=/root/.kube/config'": {skip: "needs a cluster's kubeconfig; examples/kubernetes's TestExample runs the same program in watch mode with the test API server's kubeconfig"},
 
 	// examples/README.md, the generic server and its URLs
 	genericServer:                             {background: true, check: "discovery list URL Arith", group: "generic"},
