@@ -4,9 +4,7 @@ package grpcdiscovery_test
 
 import (
 	"context"
-	"errors"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -24,19 +22,8 @@ import (
 // addresses, so the pods get private IPs and the channel's dialer plays
 // the pod network, sending each pod IP to its server on loopback.
 func TestResolverOnKubernetes(t *testing.T) {
-	k, err := testserver.StartKube()
-	if errors.Is(err, testserver.ErrNoKubeBinaries) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
-	leakCheck(t)
-	admin, err := k.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	leakCheck(t) // first, so that it runs after the Kube's cleanup stops it
+	k, admin := testserver.StartKubeT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	must := func(err error) {

@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,18 +17,7 @@ func init() { buildTags = append(buildTags, "kubernetes") }
 // annotation joined on, from a real API server through a kubeconfig; and
 // registering outside a pod says what to set.
 func TestKubernetes(t *testing.T) {
-	k, err := testserver.StartKube()
-	if errors.Is(err, testserver.ErrNoKubeBinaries) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
-	admin, err := k.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, admin := testserver.StartKubeT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, err := range []error{

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -19,18 +18,7 @@ import (
 )
 
 func TestExample(t *testing.T) {
-	k, err := testserver.StartKube()
-	if errors.Is(err, testserver.ErrNoKubeBinaries) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
-	admin, err := k.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, admin := testserver.StartKubeT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	must := func(err error) {

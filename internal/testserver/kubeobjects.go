@@ -5,7 +5,10 @@ package testserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -113,4 +116,24 @@ func SetPodReady(ctx context.Context, cs k8s.Interface, ns, name string, ips []s
 		return fmt.Errorf("pod %s/%s status: %w", ns, name, err)
 	}
 	return nil
+}
+
+// StartKubeT starts a Kube for one test and stops it when the test ends,
+// returning it with an admin client. Without the binaries the test is
+// skipped, except under CI (CI=true), where a missing install step fails.
+func StartKubeT(t testing.TB) (*Kube, k8s.Interface) {
+	t.Helper()
+	k, err := StartKube()
+	if errors.Is(err, ErrNoKubeBinaries) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Stop)
+	admin, err := k.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, admin
 }
