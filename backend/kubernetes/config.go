@@ -50,7 +50,9 @@ type Config struct {
 	// Ports maps a service name to the port its URL path named
 	// (k8s://ns/echo:grpc makes Watch("echo") use port "grpc").
 	Ports map[string]string
-	// Logger receives watch errors. Default slog.Default().
+	// Logger receives watch errors, and client-go's klog lines while this
+	// is the oldest open driver (see Logging in the package doc). Default
+	// slog.Default().
 	Logger *slog.Logger
 }
 

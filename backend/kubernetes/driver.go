@@ -41,6 +41,8 @@ type driver struct {
 	meta   metadata.Interface
 	http   *http.Client
 	dialer *connrotation.Dialer // closes every connection on Close
+	// unrouteKlog stops client-go's log lines going to cfg.Logger.
+	unrouteKlog func()
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -69,8 +71,15 @@ func newDriver(cfg Config, rc *rest.Config) (*driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: kubernetes: client config: %v", core.ErrInvalid, err)
 	}
+	// The token is scrubbed from client-go's lines, should one ever carry
+	// it (only verbosity 0 passes, which logs no requests).
+	var secrets []string
+	if rc.BearerToken != "" {
+		secrets = []string{rc.BearerToken}
+	}
 	return &driver{cfg: cfg, cs: cs, meta: mc, http: hc, dialer: dialer,
-		closed: make(chan struct{}), pods: map[string]*podCache{}}, nil
+		unrouteKlog: routeKlog(cfg.Logger, secrets),
+		closed:      make(chan struct{}), pods: map[string]*podCache{}}, nil
 }
 
 // ValidateService implements core.NameValidator: a Kubernetes Service name
@@ -206,6 +215,7 @@ func (d *driver) badAnnotation(pod, value string) {
 func (d *driver) Close() error {
 	d.closeOnce.Do(func() {
 		close(d.closed)
+		d.unrouteKlog()
 		d.dialer.CloseAll()
 		d.http.CloseIdleConnections()
 	})
