@@ -100,6 +100,20 @@
 //	    resources: ["pods"]
 //	    verbs: ["get", "list", "watch", "patch"]  # metadata join; Register
 //
+// # Logging
+//
+// The driver logs through Config.Logger (from a URL: core's Options.Logger).
+// client-go logs through klog, which is process-global: importing this
+// package points klog, during program initialisation, at the logger of the
+// oldest open driver (slog.Default() while none is open), messages prefixed
+// "client-go: ", client-go's errors at Warn (it retries them itself; a
+// call that fails reaches core as its error), its other lines at Info,
+// values cut like store data and the driver's bearer token scrubbed. Only
+// klog's verbosity 0 passes, whatever -v says: from V(6) up client-go logs
+// requests (URLs, headers), which have no place in an application's log.
+// A program that configures klog itself (klog.SetLogger in main) overrides
+// this, as main runs after package initialisation.
+//
 // # Latency
 //
 // BenchmarkPodReadyToSubscriber, 2-core VM under load, 20 pods per run:
@@ -117,4 +131,17 @@
 // KUBE_APISERVER_BIN and KUBE_CONTROLLER_MANAGER_BIN to the two paths it
 // prints; scripts/test.sh does both. Without them the tests skip, except
 // in CI (CI=true), where they fail.
+//
+// The in-cluster path is tested as a pod would run it: the test binary
+// re-runs itself under unshare(1) in a private mount namespace whose
+// /var/run/secrets/kubernetes.io/serviceaccount is a tmpfs holding a
+// service account token the API server issued (TokenRequest), its CA and
+// the namespace, with KUBERNETES_SERVICE_HOST/PORT, POD_NAME and
+// POD_NAMESPACE set and the documented Role bound to the account. The
+// child opens k8s:///service:port (no kubeconfig, no namespace), lists the
+// Service's ready endpoints and registers; the parent sees Register's
+// annotation, then Close's state=inactive, on the Pod. This needs root
+// (CAP_SYS_ADMIN): without it the test skips, except in CI, where it fails.
+// Another test checks that client-go's klog lines reach the driver's
+// logger and that its request lines do not, even at klog -v=10.
 package kubernetes

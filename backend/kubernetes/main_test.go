@@ -34,6 +34,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	if os.Getenv(envInClusterChild) != "" {
+		// This binary re-run by TestInClusterConfig: it talks to the
+		// parent's API server and starts none.
+		skipWhy = errors.New("the in-cluster child process has no API server of its own")
+		return m.Run()
+	}
 	k, err := testserver.StartKube()
 	switch {
 	case errors.Is(err, testserver.ErrNoKubeBinaries) && os.Getenv("CI") != "true":
