@@ -181,7 +181,10 @@ func needMountNamespace(t *testing.T) string {
 	probe := exec.Command("unshare", "--mount", "--propagation", "private",
 		"sh", "-c", `mount -t tmpfs -o size=1m `+inClusterTmpfsName+` "$1"`, "sh", p)
 	if out, err := probe.CombinedOutput(); err != nil {
-		why := "a private mount namespace with a tmpfs on " + p + " is needed (root and unshare(1)): " + err.Error() + ": " + strings.TrimSpace(string(out))
+		why := "a private mount namespace with a tmpfs on " + p + " is needed (root and unshare(1)): " + err.Error()
+		if o := strings.TrimSpace(string(out)); o != "" {
+			why += ": " + o
+		}
 		if os.Getenv("CI") == "true" {
 			t.Fatal(why)
 		}
