@@ -26,3 +26,53 @@ type Incremental interface {
 func sameInstance(a, b core.Instance) bool {
 	return a.Service == b.Service && a.Addr == b.Addr && maps.Equal(a.Meta, b.Meta)
 }
+
+// diffList returns what turns prev (unique addresses) into list: the
+// instances that are new or changed, and those that are gone. An address
+// twice in list counts once, the first one.
+func diffList(prev, list []core.Instance) (upserted, removed []core.Instance) {
+	index := make(map[string]int, len(prev))
+	for i, in := range prev {
+		index[in.Addr] = i
+	}
+	kept := make([]bool, len(prev))
+	var added map[string]bool // new addresses, to skip their duplicates
+	for _, in := range list {
+		if i, ok := index[in.Addr]; ok {
+			if !kept[i] {
+				kept[i] = true
+				if !sameInstance(prev[i], in) {
+					upserted = append(upserted, in)
+				}
+			}
+			continue
+		}
+		if added == nil {
+			added = map[string]bool{}
+		}
+		if !added[in.Addr] {
+			added[in.Addr] = true
+			upserted = append(upserted, in)
+		}
+	}
+	for i, k := range kept {
+		if !k {
+			removed = append(removed, prev[i])
+		}
+	}
+	return upserted, removed
+}
+
+// uniqueInstances returns a copy of list with the first instance of every
+// address, in list order.
+func uniqueInstances(list []core.Instance) []core.Instance {
+	out := make([]core.Instance, 0, len(list))
+	seen := make(map[string]bool, len(list))
+	for _, in := range list {
+		if !seen[in.Addr] {
+			seen[in.Addr] = true
+			out = append(out, in)
+		}
+	}
+	return out
+}

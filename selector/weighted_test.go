@@ -2,8 +2,10 @@ package selector
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -226,4 +228,103 @@ func TestWeightedLongSchedule(t *testing.T) {
 			t.Fatalf("%s: %d picks in one period, want %d", addr(i), got[addr(i)], i%5+1)
 		}
 	}
+}
+
+// A random run of changes, through Apply and Update, across the size where
+// nginx's schedule gives way to stride scheduling, with weight changes and
+// changes of the weights' gcd: after each, the list holds what the model
+// says and the schedule is exactly the one built from scratch over that
+// list, whether the change was merged or rebuilt.
+func TestWeightedChangesMatchRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 5))
+	s := NewWeightedRoundRobin().(*weighted)
+	model := map[string]core.Instance{}
+	weightMeta := func() core.Metadata {
+		switch w := rng.IntN(12); {
+		case w < 5:
+			return core.Metadata{"weight": strconv.Itoa(w + 1)}
+		case w < 7:
+			return core.Metadata{"weight": strconv.Itoa(2 * (w - 4))} // even
+		case w == 7:
+			return core.Metadata{"weight": "0"}
+		case w == 8:
+			return nil // 1
+		default:
+			return core.Metadata{"weight": "3", "zone": strconv.Itoa(w)} // same weight, new metadata
+		}
+	}
+	next := 0
+	newInstance := func() core.Instance {
+		next++
+		return core.Instance{Service: "svc", Addr: addr(next), Meta: weightMeta()}
+	}
+	for range 580 {
+		model[newInstance().Addr] = core.Instance{}
+	}
+	var initial []core.Instance
+	for a := range model {
+		in := core.Instance{Service: "svc", Addr: a, Meta: weightMeta()}
+		model[a] = in
+		initial = append(initial, in)
+	}
+	s.Update(initial)
+	merged, rebuilt := 0, 0
+	for step := range 400 {
+		prev := s.snap.Load()
+		var up, rm []core.Instance
+		grow := step/100%2 == 0 // swing the size across nginx's limit (n≈620)
+		for range 1 + rng.IntN(4) {
+			switch op := rng.IntN(10); {
+			case op < 4 || grow && op < 7:
+				in := newInstance()
+				model[in.Addr] = in
+				up = append(up, in)
+			case op < 7 || !grow && op < 9:
+				for a, in := range model {
+					delete(model, a)
+					rm = append(rm, in)
+					break
+				}
+			default:
+				for a := range model {
+					in := core.Instance{Service: "svc", Addr: a, Meta: weightMeta()}
+					model[a] = in
+					up = append(up, in)
+					break
+				}
+			}
+		}
+		if step%5 == 0 { // Update with the whole list, in random order
+			var all []core.Instance
+			for _, in := range model {
+				all = append(all, in)
+			}
+			s.Update(all)
+		} else {
+			s.Apply(up, rm)
+		}
+		snap := s.snap.Load()
+		if prev.plan.mergeable() && snap.plan.mergeable() && prev.plan.gcd == snap.plan.gcd {
+			merged++
+		} else {
+			rebuilt++
+		}
+		if len(snap.list) != len(model) {
+			t.Fatalf("step %d: %d instances, model has %d", step, len(snap.list), len(model))
+		}
+		weights := make([]int, len(snap.list))
+		for i, in := range snap.list {
+			if want, ok := model[in.Addr]; !ok || !sameInstance(in, want) {
+				t.Fatalf("step %d: %v listed, model has %v (%v)", step, in, want, ok)
+			}
+			weights[i] = in.Meta.Weight()
+		}
+		if want := smoothSchedule(weights); !slices.Equal(snap.schedule, want) {
+			t.Fatalf("step %d: schedule (%d entries) differs from a rebuild (%d entries)", step, len(snap.schedule), len(want))
+		}
+	}
+	if merged < 100 || rebuilt < 20 {
+		t.Fatalf("%d changes merged, %d rebuilt: the run does not exercise both", merged, rebuilt)
+	}
+	t.Logf("%d changes merged, %d rebuilt", merged, rebuilt)
 }
