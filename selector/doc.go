@@ -43,13 +43,13 @@
 // Update takes the whole list; what a selector keeps across it is its own
 // business. Every selector keeps what must survive a change: p2c its
 // latency and in-flight statistics per address, roundrobin, closest and
-// weighted their per-P positions (weighted rebuilds its schedule, bounded as
-// described under Weights). consistenthash and p2c implement Incremental,
-// which Follow uses: Apply takes only what changed. consistenthash's Update
-// also works the change out from the full list (a map lookup per instance),
-// so one instance joining or leaving 10,000 moves 160 ring points instead of
-// rebuilding 1.6M; p2c's Apply passes over the list once without building
-// maps of it.
+// weighted their per-P positions. consistenthash, p2c and weighted
+// implement Incremental, which Follow uses: Apply takes only what changed.
+// consistenthash's and weighted's Update also work the change out from the
+// full list (a map lookup per instance), so one instance joining or leaving
+// 10,000 moves 160 ring points instead of rebuilding 1.6M, and merges its
+// picks into the weighted schedule instead of recomputing it; p2c's Apply
+// passes over the list once without building maps of it.
 //
 // # Weights
 //
@@ -57,8 +57,11 @@
 // weight is 1, zero or negative is 0. A zero-weight instance gets no traffic
 // while any instance has a positive weight; if all weights are zero, traffic
 // is spread evenly. Weights are divided by their gcd; extreme ratios that
-// would need a schedule longer than 2^20 entries (or more than 50M steps to
-// build) are scaled down proportionally, keeping positive weights at least 1.
+// would need a schedule longer than 2^20 entries are scaled down
+// proportionally, keeping positive weights at least 1. Schedules that nginx's
+// algorithm builds in at most 1M steps are nginx's exactly; longer ones come
+// from stride scheduling (same shares per period, evenly spread), into which
+// changes are merged (see NewWeightedRoundRobin).
 // Other selectors ignore weights.
 //
 // # Location
