@@ -67,7 +67,7 @@ func (c *consistentHash) Update(instances []core.Instance) {
 		c.rebuild(instances)
 		return
 	}
-	upserted, removed := c.diff(r, instances)
+	upserted, removed := diffIndexed(r.insts, c.slotOf, instances)
 	if len(upserted)+len(removed) > len(c.slotOf)/4 {
 		c.rebuild(instances) // a rebuild is cheaper than many single changes
 		return
@@ -84,39 +84,6 @@ func (c *consistentHash) Apply(upserted, removed []core.Instance) {
 		c.slotOf = map[string]uint32{}
 	}
 	c.apply(r, upserted, removed)
-}
-
-// diff returns what turns r into list: the instances that are new or
-// changed, and those that are gone. An address twice in list counts once,
-// the first one, as in a rebuild. One map lookup per instance: the
-// addresses kept are marked by slot.
-func (c *consistentHash) diff(r *ring, list []core.Instance) (upserted, removed []core.Instance) {
-	kept := make([]bool, len(r.insts))
-	var added map[string]bool // new addresses, to skip their duplicates
-	for _, in := range list {
-		if slot, ok := c.slotOf[in.Addr]; ok {
-			if !kept[slot] {
-				kept[slot] = true
-				if !sameInstance(r.insts[slot], in) {
-					upserted = append(upserted, in)
-				}
-			}
-			continue
-		}
-		if added == nil {
-			added = map[string]bool{}
-		}
-		if !added[in.Addr] {
-			added[in.Addr] = true
-			upserted = append(upserted, in)
-		}
-	}
-	for slot, k := range kept {
-		if !k && r.insts[slot].Addr != "" {
-			removed = append(removed, r.insts[slot])
-		}
-	}
-	return upserted, removed
 }
 
 // rebuild makes a ring from scratch out of the first instance of every

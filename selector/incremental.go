@@ -31,10 +31,17 @@ func sameInstance(a, b core.Instance) bool {
 // instances that are new or changed, and those that are gone. An address
 // twice in list counts once, the first one.
 func diffList(prev, list []core.Instance) (upserted, removed []core.Instance) {
-	index := make(map[string]int, len(prev))
+	index := make(map[string]uint32, len(prev))
 	for i, in := range prev {
-		index[in.Addr] = i
+		index[in.Addr] = uint32(i)
 	}
+	return diffIndexed(prev, index, list)
+}
+
+// diffIndexed is diffList with prev indexed by address already; slots of
+// prev whose Addr is empty are free and ignored. One map lookup per
+// instance: the addresses kept are marked by index.
+func diffIndexed(prev []core.Instance, index map[string]uint32, list []core.Instance) (upserted, removed []core.Instance) {
 	kept := make([]bool, len(prev))
 	var added map[string]bool // new addresses, to skip their duplicates
 	for _, in := range list {
@@ -56,7 +63,7 @@ func diffList(prev, list []core.Instance) (upserted, removed []core.Instance) {
 		}
 	}
 	for i, k := range kept {
-		if !k {
+		if !k && prev[i].Addr != "" {
 			removed = append(removed, prev[i])
 		}
 	}

@@ -115,9 +115,7 @@ func (w *weighted) apply(prev *wrrSnapshot, upserted, removed []core.Instance) {
 	}
 	changed := make(map[string]core.Instance, len(upserted))
 	for _, in := range upserted {
-		if _, dup := changed[in.Addr]; !dup {
-			changed[in.Addr] = in
-		}
+		changed[in.Addr] = in // the last of an address wins, as if applied in turn
 	}
 	s := &wrrSnapshot{
 		list: make([]core.Instance, 0, len(prev.list)+len(upserted)),
@@ -143,6 +141,7 @@ func (w *weighted) apply(prev *wrrSnapshot, upserted, removed []core.Instance) {
 	for _, in := range upserted {
 		if !placed[in.Addr] {
 			placed[in.Addr] = true
+			in = changed[in.Addr]
 			s.list = append(s.list, in)
 			s.raw = append(s.raw, in.Meta.Weight())
 		}

@@ -239,6 +239,7 @@ func TestWeightedChangesMatchRebuild(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 5))
 	s := NewWeightedRoundRobin().(*weighted)
 	model := map[string]core.Instance{}
+	var addrs []string // model's keys, for deterministic picks
 	weightMeta := func() core.Metadata {
 		switch w := rng.IntN(12); {
 		case w < 5:
@@ -258,13 +259,11 @@ func TestWeightedChangesMatchRebuild(t *testing.T) {
 		next++
 		return core.Instance{Service: "svc", Addr: addr(next), Meta: weightMeta()}
 	}
-	for range 580 {
-		model[newInstance().Addr] = core.Instance{}
-	}
 	var initial []core.Instance
-	for a := range model {
-		in := core.Instance{Service: "svc", Addr: a, Meta: weightMeta()}
-		model[a] = in
+	for range 580 {
+		in := newInstance()
+		model[in.Addr] = in
+		addrs = append(addrs, in.Addr)
 		initial = append(initial, in)
 	}
 	s.Update(initial)
@@ -278,26 +277,25 @@ func TestWeightedChangesMatchRebuild(t *testing.T) {
 			case op < 4 || grow && op < 7:
 				in := newInstance()
 				model[in.Addr] = in
+				addrs = append(addrs, in.Addr)
 				up = append(up, in)
 			case op < 7 || !grow && op < 9:
-				for a, in := range model {
-					delete(model, a)
-					rm = append(rm, in)
-					break
-				}
+				k := rng.IntN(len(addrs))
+				rm = append(rm, model[addrs[k]])
+				delete(model, addrs[k])
+				addrs[k] = addrs[len(addrs)-1]
+				addrs = addrs[:len(addrs)-1]
 			default:
-				for a := range model {
-					in := core.Instance{Service: "svc", Addr: a, Meta: weightMeta()}
-					model[a] = in
-					up = append(up, in)
-					break
-				}
+				// Possibly twice in one Apply: the last one wins.
+				in := core.Instance{Service: "svc", Addr: addrs[rng.IntN(len(addrs))], Meta: weightMeta()}
+				model[in.Addr] = in
+				up = append(up, in)
 			}
 		}
 		if step%5 == 0 { // Update with the whole list, in random order
 			var all []core.Instance
-			for _, in := range model {
-				all = append(all, in)
+			for _, i := range rng.Perm(len(addrs)) {
+				all = append(all, model[addrs[i]])
 			}
 			s.Update(all)
 		} else {
