@@ -22,13 +22,23 @@ fi
 echo "== build tags: ${TAGS:-<none>}"
 
 has_tag() { [[ " $TAGS " == *" $1 "* ]]; }
-if has_tag zookeeper; then
-  bash scripts/install-zookeeper.sh
-fi
+
+# On a fresh machine the installs take most of the first run. Debian's
+# packages (one apt at a time: dpkg holds a lock) and the Consul build run in
+# the background while the Kubernetes binaries build: apt mostly waits on the
+# network and dpkg, and each build leaves a core idle while it resolves
+# modules and links.
+installs=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$installs"' EXIT
+(
+  if has_tag zookeeper; then bash scripts/install-zookeeper.sh; fi
+  # The dashboard's tests drive a real headless browser.
+  bash scripts/install-chromium.sh
+) & apt_pid=$!
+consul_pid=""
 if has_tag consul; then
   # Builds the agent once (several minutes), then reuses the cached binary.
-  CONSUL_BIN=$(bash scripts/install-consul.sh)
-  export CONSUL_BIN
+  bash scripts/install-consul.sh >"$installs/consul" & consul_pid=$!
 fi
 if has_tag kubernetes; then
   # Builds kube-apiserver and kube-controller-manager once (about 14 min on
@@ -38,9 +48,12 @@ if has_tag kubernetes; then
   KUBE_CONTROLLER_MANAGER_BIN=$(sed -n 2p <<<"$kube_bins")
   export KUBE_APISERVER_BIN KUBE_CONTROLLER_MANAGER_BIN
 fi
-
-# The dashboard's tests drive a real headless browser.
-bash scripts/install-chromium.sh
+if [[ -n "$consul_pid" ]]; then
+  wait "$consul_pid" || { echo "install-consul.sh failed" >&2; exit 1; }
+  CONSUL_BIN=$(cat "$installs/consul")
+  export CONSUL_BIN
+fi
+wait "$apt_pid" || { echo "installing Debian's packages failed" >&2; exit 1; }
 
 echo "== go mod download"
 go mod download
