@@ -25,9 +25,10 @@ func fill(b *testing.B, d core.Driver, n int) {
 }
 
 // subscribers opens subs watches (lists or changes) of a service of n
-// instances and returns a function that waits until every one of them has a
-// list of want instances.
-func subscribers(b *testing.B, dis core.Discovery, subs, n int, changes bool) (await func(want int)) {
+// instances. expect(want) must be called before the change it waits for,
+// since a fast subscriber may see the list before the caller looks; then
+// wait returns once every subscriber has had a list of want instances.
+func subscribers(b *testing.B, dis core.Discovery, subs, n int, changes bool) (expect func(want int), wait func()) {
 	b.Helper()
 	ctx := b.Context()
 	var target atomic.Int64
@@ -61,13 +62,12 @@ func subscribers(b *testing.B, dis core.Discovery, subs, n int, changes bool) (a
 			watch(func() (int, bool) { l, ok := <-ch; return len(l), ok })
 		}
 	}
-	return func(want int) {
-		target.Store(int64(want))
+	return func(want int) { target.Store(int64(want)) }, func() {
 		for range subs {
 			select {
 			case <-seen:
 			case <-time.After(time.Minute):
-				b.Fatalf("subscribers did not see %d instances", want)
+				b.Fatalf("subscribers did not see %d instances", target.Load())
 			}
 		}
 	}
@@ -95,30 +95,31 @@ func benchChange(b *testing.B, n, subs int, changes bool) {
 		b.Fatal(err)
 	}
 	defer dis.Close()
-	await := subscribers(b, dis, subs, n, changes)
-	await(n)
+	expect, wait := subscribers(b, dis, subs, n, changes)
+	wait()
 	b.ReportAllocs()
 	b.ResetTimer()
-	toggle(b, d, n, await)
+	toggle(b, d, n, expect, wait)
 }
 
 // toggle registers and deregisters one more instance in turn, b.N times,
 // each time until every subscriber has the new list.
-func toggle(b *testing.B, d core.Driver, n int, await func(int)) {
+func toggle(b *testing.B, d core.Driver, n int, expect func(int), wait func()) {
 	extra := core.Instance{Service: "svc", Addr: "tcp@192.168.0.1:8972", Meta: core.Metadata{"weight": "1"}}
 	ctx := context.Background()
 	var err error
 	for i := range b.N {
 		if i%2 == 0 {
+			expect(n + 1)
 			err = d.Put(ctx, extra, time.Hour)
-			await(n + 1)
 		} else {
+			expect(n)
 			err = d.Delete(ctx, extra)
-			await(n)
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
+		wait()
 	}
 }
 
@@ -138,13 +139,13 @@ func BenchmarkLargeService(b *testing.B) {
 			}
 			defer dis.Close()
 			start := time.Now()
-			await := subscribers(b, dis, 1, n, mode == "changes")
-			await(n)
+			expect, wait := subscribers(b, dis, 1, n, mode == "changes")
+			wait()
 			firstList := time.Since(start)
 			perInstance := float64(heap()-before) / n
 			b.ReportAllocs()
 			b.ResetTimer()
-			toggle(b, d, n, await)
+			toggle(b, d, n, expect, wait)
 			b.ReportMetric(float64(firstList.Milliseconds()), "ms-first-list")
 			b.ReportMetric(perInstance, "heap-B/instance")
 		})
