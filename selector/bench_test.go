@@ -138,3 +138,17 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWeightedBuild: the schedule of 10,000 instances with weights 1-5
+// (period 30,000, stride scheduling) built from scratch, what every change
+// cost before changes were merged (BenchmarkApply, BenchmarkUpdate).
+func BenchmarkWeightedBuild(b *testing.B) {
+	const n = 10000
+	list := instances(n, func(i int) core.Metadata { return core.Metadata{"weight": strconv.Itoa(i%5 + 1)} })
+	b.ReportAllocs()
+	cpu := processCPU(b)
+	for range b.N {
+		NewWeightedRoundRobin().Update(list)
+	}
+	reportCPU(b, cpu)
+}
