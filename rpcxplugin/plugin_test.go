@@ -65,6 +65,7 @@ func TestServerPluginLifecycle(t *testing.T) {
 	url := registry(t)
 	reg, cli := open(t, url), open(t, url)
 	s := server.NewServer()
+	s.DisableJSONRPC, s.DisableHTTPGateway = true, true // rpcx v1.9.3: racy Shutdown (see testserver.StartRPCX)
 	p, err := rpcxplugin.NewServerPlugin(s, reg, rpcxplugin.WithMeta(core.Metadata{"group": "g1", "weight": "1"}))
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +141,7 @@ func TestServerPluginNeedsReachableAddress(t *testing.T) {
 		t.Fatal("address without network@ accepted")
 	}
 	s := server.NewServer()
+	s.DisableJSONRPC, s.DisableHTTPGateway = true, true // rpcx v1.9.3: racy Shutdown (see testserver.StartRPCX)
 	p, err := rpcxplugin.NewServerPlugin(s, reg, rpcxplugin.WithAddress("tcp@10.1.2.3:8972"))
 	if err != nil {
 		t.Fatal(err)
@@ -255,6 +257,7 @@ func TestServerPluginRegistersAfterLateRegistry(t *testing.T) {
 	store := inprocess.Lookup(name)
 	store.SetDown(true)
 	s := server.NewServer()
+	s.DisableJSONRPC, s.DisableHTTPGateway = true, true // rpcx v1.9.3: racy Shutdown (see testserver.StartRPCX)
 	p, err := rpcxplugin.NewServerPlugin(s, reg, rpcxplugin.WithTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,7 @@ func startRPCX(t *testing.T) string {
 	must(t, err)
 	addr := "tcp@" + ln.Addr().String()
 	s := server.NewServer()
+	s.DisableJSONRPC, s.DisableHTTPGateway = true, true // rpcx v1.9.3: racy Shutdown (see testserver.StartRPCX)
 	must(t, s.RegisterName("Arith", &Arith{addr: addr}, ""))
 	go s.ServeListener("tcp", ln)
 	select {
