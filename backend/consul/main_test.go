@@ -3,7 +3,6 @@
 package consul
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/seedforge/discovery/backend/consul/consultest"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 )
 
 // shared is the agent most tests use: starting one costs about a second of
@@ -116,18 +116,10 @@ func rawAPI(t testing.TB, a *consultest.Agent, token string) *api.Client {
 	return c
 }
 
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	ctxFor = coretest.Context
+	must   = coretest.Must
+)
 
 // testLogger logs through t, so a test's log shows with its failure (or -v)
 // instead of interleaving with other tests'.

@@ -331,14 +331,9 @@ func newClient(t testing.TB, cfg Config) *client {
 	return &client{d: d, reg: reg, dis: dis}
 }
 
-func ctxT(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // Shared with the conformance suite.
 var (
+	ctxT     = coretest.Context
 	poll     = coretest.Poll
 	recv     = coretest.Next
 	addrsOf  = coretest.Addrs

@@ -15,6 +15,7 @@ import (
 
 	"github.com/seedforge/discovery/backend/kubernetes"
 	"github.com/seedforge/discovery/core"
+	"github.com/seedforge/discovery/core/coretest"
 	"github.com/seedforge/discovery/internal/testserver"
 )
 
@@ -109,18 +110,10 @@ func newDriverToken(t testing.TB, ns, pod, token string) core.Driver {
 	return d
 }
 
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	ctxFor = coretest.Context
+	must   = coretest.Must
+)
 
 // settle bounds how long a change takes to reach a watcher: the controller
 // batches and, on a loaded 2-core machine, takes seconds.

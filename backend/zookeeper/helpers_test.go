@@ -4,7 +4,6 @@ package zookeeper_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -203,18 +202,10 @@ var (
 	poll     = coretest.Poll
 )
 
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	ctxFor = coretest.Context
+	must   = coretest.Must
+)
 
 // client is a registrar and a discovery over one driver, like one process.
 type client struct {
