@@ -26,15 +26,8 @@ func TestResolverOnKubernetes(t *testing.T) {
 	k, admin := testserver.StartKubeT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%v\n%s", err, k.Logs())
-		}
-	}
-	must(testserver.EnsureNode(ctx, admin, "node-a", "zone-a"))
-	must(testserver.CreateNamespace(ctx, admin, "grpc"))
-	must(testserver.CreateService(ctx, admin, "grpc", "echo", testserver.ServicePort("grpc", 9000, "grpc")))
+	must := k.Must(t)
+	must(testserver.CreateServiceOnNode(ctx, admin, "node-a", "zone-a", "grpc", "echo", testserver.ServicePort("grpc", 9000, "grpc")))
 
 	podNet := map[string]string{} // pod IP:port → loopback address
 	for _, ip := range []string{"10.40.0.1", "10.40.0.2"} {

@@ -20,17 +20,10 @@ func TestKubernetes(t *testing.T) {
 	k, admin := testserver.StartKubeT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, err := range []error{
-		testserver.EnsureNode(ctx, admin, "node-a", "zone-a"),
-		testserver.CreateNamespace(ctx, admin, "cli"),
-		testserver.CreateService(ctx, admin, "cli", "echo", testserver.ServicePort("grpc", 9000, "grpc")),
-		testserver.CreatePod(ctx, admin, "cli", testserver.Pod{Name: "echo-1", App: "echo", Node: "node-a", IPs: []string{"10.50.0.1"},
-			Ports: map[string]int32{"grpc": 9000}, Ready: true, Annotations: map[string]string{"discovery.seedforge.io/echo": "weight=4"}}),
-	} {
-		if err != nil {
-			t.Fatalf("%v\n%s", err, k.Logs())
-		}
-	}
+	must := k.Must(t)
+	must(testserver.CreateServiceOnNode(ctx, admin, "node-a", "zone-a", "cli", "echo", testserver.ServicePort("grpc", 9000, "grpc")))
+	must(testserver.CreatePod(ctx, admin, "cli", testserver.Pod{Name: "echo-1", App: "echo", Node: "node-a", IPs: []string{"10.50.0.1"},
+		Ports: map[string]int32{"grpc": 9000}, Ready: true, Annotations: map[string]string{"discovery.seedforge.io/echo": "weight=4"}}))
 	url := "k8s://cli?kubeconfig=" + k.Kubeconfig()
 	var last result
 	waitFor(t, time.Minute, "the pod listed", func() bool {

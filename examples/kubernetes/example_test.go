@@ -21,15 +21,8 @@ func TestExample(t *testing.T) {
 	k, admin := testserver.StartKubeT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%v\n%s", err, k.Logs())
-		}
-	}
-	must(testserver.EnsureNode(ctx, admin, "node-a", "zone-a"))
-	must(testserver.CreateNamespace(ctx, admin, "demo"))
-	must(testserver.CreateService(ctx, admin, "demo", "echo", testserver.ServicePort("grpc", 9000, "grpc")))
+	must := k.Must(t)
+	must(testserver.CreateServiceOnNode(ctx, admin, "node-a", "zone-a", "demo", "echo", testserver.ServicePort("grpc", 9000, "grpc")))
 	must(testserver.CreatePod(ctx, admin, "demo", testserver.Pod{Name: "echo-1", App: "echo", Node: "node-a", IPs: []string{"10.20.0.1"}, Ports: map[string]int32{"grpc": 9000}, Ready: true}))
 
 	bin := proctest.Build(t, proctest.BuildOptions{Tags: "kubernetes"}, "examples/kubernetes")["examples/kubernetes"]

@@ -137,3 +137,25 @@ func StartKubeT(t testing.TB) (*Kube, k8s.Interface) {
 	}
 	return k, admin
 }
+
+// Must returns a check that fails t with err and the servers' logs.
+func (k *Kube) Must(t testing.TB) func(error) {
+	return func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, k.Logs())
+		}
+	}
+}
+
+// CreateServiceOnNode makes the node (in zone), the namespace and the
+// Service that the examples' and integrations' tests start from.
+func CreateServiceOnNode(ctx context.Context, cs k8s.Interface, node, zone, ns, name string, ports ...corev1.ServicePort) error {
+	if err := EnsureNode(ctx, cs, node, zone); err != nil {
+		return err
+	}
+	if err := CreateNamespace(ctx, cs, ns); err != nil {
+		return err
+	}
+	return CreateService(ctx, cs, ns, name, ports...)
+}
