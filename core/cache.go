@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // serviceWatch is the one store watch of a service, shared by its
@@ -19,6 +21,7 @@ type serviceWatch struct {
 	log     *slog.Logger
 	secrets []string // hidden from status errors (Options.Secrets)
 	ins     *instruments
+	attrs   metric.MeasurementOption // the service's metric attributes
 
 	mu      sync.Mutex // guards everything below; held while delivering
 	store   *Snapshot  // the newest list read from the store; nil until the first
@@ -38,6 +41,7 @@ func newServiceWatch(service string, cancel context.CancelFunc, o Options) *serv
 		log:     o.Logger.With("service", service),
 		secrets: o.Secrets,
 		ins:     o.instruments,
+		attrs:   serviceAttrs(service),
 		views:   map[filterKey]*view{},
 		private: map[*subscriber]struct{}{},
 		pres:    preservation{fraction: o.SelfPreservation, hold: o.SelfPreservationHold},
@@ -267,7 +271,7 @@ func (sw *serviceWatch) publishFrom(list *Snapshot) {
 // addresses that changed. sw.mu must be held.
 func (sw *serviceWatch) publish(base *Snapshot, changed []string, reset bool) {
 	sw.base = base
-	sw.ins.changeDelivered(sw.service)
+	sw.ins.changeDelivered(sw.attrs)
 	for _, v := range sw.views {
 		if u, ok := v.advance(base, changed, reset, sw.log); ok {
 			for sub := range v.subs {

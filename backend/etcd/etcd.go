@@ -127,6 +127,7 @@ func newDriver(cfg Config) (*driver, error) {
 		causes: causes,
 	}
 	d.own = newOwnKeys(d)
+	d.watches = newWatchMux(d)
 	return d, nil
 }
 
@@ -149,11 +150,12 @@ type driver struct {
 	base string
 	log  *slog.Logger
 
-	ctx    context.Context // ends on Close; parent of the keep-alive stream
-	cancel context.CancelFunc
-	grant  chan struct{} // one-slot semaphore: one lease grant at a time
-	own    *ownKeys      // our keys, watched, so KeepAlive needs no read
-	causes *connCauses   // the client's latest connection error, for fail
+	ctx     context.Context // ends on Close; parent of the keep-alive stream
+	cancel  context.CancelFunc
+	grant   chan struct{} // one-slot semaphore: one lease grant at a time
+	own     *ownKeys      // our keys, watched, so KeepAlive needs no read
+	watches *watchMux     // the service watches' shared stream
+	causes  *connCauses   // the client's latest connection error, for fail
 
 	mu     sync.Mutex
 	lease  *lease // the lease of every key we write; nil before the first Put

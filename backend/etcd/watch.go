@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/seedforge/discovery/core"
@@ -17,7 +19,7 @@ import (
 
 // watcher is one etcd watch on a service's prefix. The first Next reads the
 // prefix; later ones fold the watch's events into that list. Anything that
-// breaks the watch (compaction past our revision, a closed channel, an error,
+// breaks the watch (compaction past our revision, a broken stream, an error,
 // lost leader) ends it with an error: core then opens a new watcher, whose
 // first Next reads the prefix again.
 type watcher struct {
@@ -27,20 +29,22 @@ type watcher struct {
 	ctx     context.Context // the watch's whole life; ends on Close
 	cancel  context.CancelFunc
 
-	wch   clientv3.WatchChan // nil until the first Next
 	insts map[string]core.Instance
-	once  sync.Once
+
+	mu     sync.Mutex // guards mw against Close
+	mw     *muxWatch  // nil until the first Next
+	closed bool
 }
 
-// errWatchClosed reports a watch channel the client closed without a reason.
-var errWatchClosed = errors.New("etcd watch closed")
+// errWatchCancelled reports a watch etcd cancelled without saying why.
+var errWatchCancelled = errors.New("etcd cancelled the watch")
 
 var _ core.DeltaWatcher = (*watcher)(nil)
 
 // Next returns the list read from the prefix on the first call, then the
 // list after each batch of events.
 func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
-	if w.wch == nil {
+	if w.mw == nil {
 		return w.load(ctx)
 	}
 	if _, err := w.NextChange(ctx); err != nil {
@@ -52,43 +56,53 @@ func (w *watcher) Next(ctx context.Context) ([]core.Instance, error) {
 // NextChange returns what one batch of etcd events changed: etcd says what
 // changed, so core gets it as is instead of a new full list.
 func (w *watcher) NextChange(ctx context.Context) (core.Change, error) {
-	if w.wch == nil {
+	if w.mw == nil {
 		return core.Change{}, errors.New("etcd watch: NextChange before the first Next")
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return core.Change{}, ctx.Err()
-		case resp, ok := <-w.wch:
-			if !ok {
-				if err := w.ctx.Err(); err != nil {
-					return core.Change{}, err
-				}
-				return core.Change{}, fmt.Errorf("%s: %w", w.prefix, errWatchClosed)
+		resps, err := w.mw.next(ctx)
+		if err != nil {
+			if werr := w.ctx.Err(); werr != nil {
+				return core.Change{}, werr
 			}
-			if err := resp.Err(); err != nil {
-				// Compacted, cancelled, or no leader: re-read from scratch.
-				return core.Change{}, w.d.fail("watch "+w.prefix, err)
+			// The stream broke (no leader, connection lost): re-read.
+			return core.Change{}, w.d.fail("watch "+w.prefix, err)
+		}
+		// The last event of a key in the batch wins.
+		last := map[string]*core.Instance{}
+		for _, resp := range resps {
+			if resp.Canceled {
+				// Compacted past our revision, or refused: re-read.
+				return core.Change{}, w.d.fail("watch "+w.prefix, cancelReason(resp))
 			}
-			// The last event of a key in the batch wins.
-			last := make(map[string]*core.Instance, len(resp.Events))
 			for _, ev := range resp.Events {
 				w.apply(ev, last)
 			}
-			var c core.Change
-			for addr, in := range last {
-				if in != nil {
-					c.Put = append(c.Put, *in)
-				} else {
-					c.Deleted = append(c.Deleted, addr)
-				}
-			}
-			if len(last) > 0 {
-				return c, nil
-			}
-			// Progress notification or keys that are not instances.
 		}
+		var c core.Change
+		for addr, in := range last {
+			if in != nil {
+				c.Put = append(c.Put, *in)
+			} else {
+				c.Deleted = append(c.Deleted, addr)
+			}
+		}
+		if len(last) > 0 {
+			return c, nil
+		}
+		// Progress notifications, or keys that are not instances.
 	}
+}
+
+// cancelReason is why etcd cancelled a watch.
+func cancelReason(resp *pb.WatchResponse) error {
+	switch {
+	case resp.CompactRevision != 0:
+		return fmt.Errorf("%w (compacted to revision %d)", rpctypes.ErrCompacted, resp.CompactRevision)
+	case resp.CancelReason != "":
+		return errors.New(resp.CancelReason)
+	}
+	return errWatchCancelled
 }
 
 // load reads the prefix and starts the watch just after the revision read.
@@ -108,14 +122,26 @@ func (w *watcher) load(ctx context.Context) ([]core.Instance, error) {
 	}
 	// WithRequireLeader: a member cut off from its cluster ends the watch
 	// instead of going silent, so core re-opens it on a healthy member.
-	w.wch = w.d.cli.Watch(clientv3.WithRequireLeader(w.ctx), w.prefix,
-		clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	mw, err := w.d.watches.watch(ctx, w.prefix, resp.Header.Revision+1)
+	if err != nil {
+		return nil, w.d.fail("watch "+w.prefix, err)
+	}
+	w.mu.Lock()
+	closed := w.closed
+	if !closed {
+		w.mw = mw
+	}
+	w.mu.Unlock()
+	if closed {
+		w.d.watches.release(mw)
+		return nil, w.ctx.Err()
+	}
 	return w.list(), nil
 }
 
 // apply folds one event into the map and records in last what became of
 // its address: the instance, or nil when it left the list.
-func (w *watcher) apply(ev *clientv3.Event, last map[string]*core.Instance) {
+func (w *watcher) apply(ev *mvccpb.Event, last map[string]*core.Instance) {
 	addr := strings.TrimPrefix(string(ev.Kv.Key), w.prefix)
 	in, ok := core.Instance{}, false
 	if ev.Type != mvccpb.DELETE { // PUT: a new instance or new metadata
@@ -144,6 +170,13 @@ func (w *watcher) list() []core.Instance {
 // Close cancels the etcd watch; the client then ends its stream if no other
 // watch shares it.
 func (w *watcher) Close() error {
-	w.once.Do(w.cancel)
+	w.cancel()
+	w.mu.Lock()
+	mw, closed := w.mw, w.closed
+	w.closed = true
+	w.mu.Unlock()
+	if mw != nil && !closed {
+		w.d.watches.release(mw)
+	}
 	return nil
 }
