@@ -53,6 +53,19 @@
 // requests per refresh interval, not 2,000 (see ownKeys). Close closes the
 // connection without revoking: keys expire a TTL later.
 //
+// # Watches
+//
+// The service watches of a driver share one etcd Watch stream, as clientv3's
+// do: a process costs the server one stream, plus one watcher per service.
+// The driver speaks etcd's Watch RPC itself rather than through clientv3's
+// watcher, so a response reaches core's watch loop after one goroutine
+// hand-off instead of three (see watchMux). When the connection breaks, the
+// stream is opened again, with jittered backoff, and every watch resumes from
+// the revision after the last event it was given, without reading its list
+// again. A lost leader or a compacted revision ends the watch instead, and
+// core reads the list again. Watch IDs are chosen by the client, which needs
+// etcd 3.4 or newer.
+//
 // The driver holds no policy: retries, backoff and the last known list during
 // outages are core's.
 package etcd
