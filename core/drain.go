@@ -13,9 +13,10 @@ import (
 // marker drain=operator. Clients drop inactive instances at once (filter).
 // The owning server's registration keeps the override across its own
 // writes: before each Put (a metadata or load change, a lost record, a
-// re-registration) it reads the stored record and adopts the marker, and
+// re-registration) it learns the stored record and adopts the marker, and
 // remembers it while the record is missing; a stored record without the
-// marker (undrain) ends it.
+// marker (undrain) ends it. The record is read before the Put, or, through
+// a ConditionalPutter, compared in the Put's own round trip.
 const (
 	MetaDrain     = "drain"
 	DrainOperator = "operator"
@@ -87,16 +88,80 @@ func withDrain(m Metadata, drained bool) Metadata {
 	return m
 }
 
-// keepOperatorDrain is the registration's one hook for the override, called
-// before each of its Puts: it reads the stored record, learns whether an
-// operator drained it (or undrained it), and returns inst with the override
-// applied. A failed read keeps what was known: the Put goes on.
+// ConditionalPutter is implemented by drivers that can make the read before
+// a registration's Put and the Put itself one round trip. PutIf writes inst
+// only if the stored record is exactly prev (no record when prev is nil);
+// otherwise it writes nothing and returns the stored record (found false:
+// none, or none that reads as an instance), which core adopts before it
+// writes again.
+type ConditionalPutter interface {
+	PutIf(ctx context.Context, inst Instance, ttl time.Duration, prev *Instance) (stored Instance, found, written bool, err error)
+}
+
+// conditionalTries bounds the compare-and-write attempts of one write; a
+// record that changes under every attempt is then read and written as by a
+// driver without PutIf.
+const conditionalTries = 3
+
+// putKeepingDrain is the registration's one write of its record, with the
+// operator's override kept. Through a ConditionalPutter it is one round
+// trip when the record is as this registration last wrote it (or absent
+// before its first write), which is nearly always; otherwise the stored
+// record comes back, is adopted, and the write is tried against it.
+func (g *registration) putKeepingDrain(ctx context.Context, inst Instance) error {
+	ttl := g.r.o.TTL
+	cp, ok := g.r.d.(ConditionalPutter)
+	if !ok {
+		return g.r.d.Put(ctx, g.keepOperatorDrain(ctx, inst), ttl)
+	}
+	prev := g.lastPut
+	for range conditionalTries {
+		want := g.applyDrain(inst)
+		stored, found, written, err := cp.PutIf(ctx, want, ttl, prev)
+		if err != nil {
+			return err
+		}
+		if written {
+			want.Meta = want.Meta.Clone()
+			g.lastPut = &want
+			return nil
+		}
+		g.adoptDrain(stored, found)
+		prev = nil
+		if found {
+			prev = &stored
+		}
+	}
+	g.lastPut = nil
+	return g.r.d.Put(ctx, g.keepOperatorDrain(ctx, inst), ttl)
+}
+
+// keepOperatorDrain reads the stored record, learns whether an operator
+// drained it (or undrained it), and returns inst with the override applied.
+// A failed read keeps what was known: the Put goes on.
 func (g *registration) keepOperatorDrain(ctx context.Context, inst Instance) Instance {
 	stored, ok, err := storedRecord(ctx, g.r.d, inst.Service, inst.Addr)
-	g.state.mu.Lock()
-	if err == nil && ok {
-		g.state.drained = stored.Meta[MetaDrain] == DrainOperator
+	if err == nil {
+		g.adoptDrain(stored, ok)
 	}
+	return g.applyDrain(inst)
+}
+
+// adoptDrain learns the override from the stored record: drained if it
+// carries the marker, undrained if it exists without it; a missing record
+// (lost) keeps what was known.
+func (g *registration) adoptDrain(stored Instance, found bool) {
+	if !found {
+		return
+	}
+	g.state.mu.Lock()
+	g.state.drained = stored.Meta[MetaDrain] == DrainOperator
+	g.state.mu.Unlock()
+}
+
+// applyDrain returns inst with the override applied, if an operator drained it.
+func (g *registration) applyDrain(inst Instance) Instance {
+	g.state.mu.Lock()
 	drained := g.state.drained
 	g.state.mu.Unlock()
 	if drained {

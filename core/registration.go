@@ -21,6 +21,10 @@ type registration struct {
 	kick  chan struct{} // new metadata: write now
 	lost  chan struct{} // the driver reported the record gone
 	state regState      // guarded by mu; see status.go
+	// lastPut is the record as this registration last wrote it, for a
+	// ConditionalPutter's comparison; nil when unknown or lost. Only run's
+	// goroutine touches it.
+	lastPut *Instance
 }
 
 func newRegistration(r *registrar, inst Instance) *registration {
@@ -104,6 +108,7 @@ func (g *registration) run() {
 			// Write again soon; the random delay spreads the servers that
 			// all lost their records at once (a registry restart).
 			g.state.recordLost(o)
+			g.lastPut = nil
 			o.instruments.reRegistered(g.current().Service)
 			timer.Reset(rand.N(o.BackoffBase + 1))
 			continue
@@ -148,6 +153,7 @@ func (g *registration) write() error {
 		if errors.Is(err, ErrNotFound) {
 			g.r.o.Logger.Info("discovery: record lost; registering again", "service", inst.Service, "addr", inst.Addr)
 			g.r.o.instruments.reRegistered(inst.Service)
+			g.lastPut = nil
 			put = true
 		}
 	}
@@ -156,8 +162,7 @@ func (g *registration) write() error {
 			inst.Meta = inst.Meta.Clone()
 			maps.Copy(inst.Meta, load)
 		}
-		inst = g.keepOperatorDrain(ctx, inst)
-		err = g.r.d.Put(ctx, inst, g.r.o.TTL)
+		err = g.putKeepingDrain(ctx, inst)
 	}
 	if g.ctx.Err() != nil {
 		return err // stopped mid-write: nothing to record

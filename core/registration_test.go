@@ -174,3 +174,49 @@ func TestDeregisterPending(t *testing.T) {
 		t.Fatalf("%d records after Deregister", n)
 	}
 }
+
+// contendedDriver is an inprocess driver with a PutIf that never finds the
+// record as expected: someone rewrites it, drained, before every attempt.
+type contendedDriver struct {
+	core.Driver
+	tries atomic.Int32
+}
+
+func (c *contendedDriver) PutIf(ctx context.Context, inst core.Instance, ttl time.Duration, prev *core.Instance) (core.Instance, bool, bool, error) {
+	n := c.tries.Add(1)
+	stored := core.Instance{Service: inst.Service, Addr: inst.Addr,
+		Meta: core.Metadata{"rev": fmt.Sprint(n), core.MetaState: core.StateInactive, core.MetaDrain: core.DrainOperator}}
+	if err := c.Driver.Put(ctx, stored, ttl); err != nil {
+		return core.Instance{}, false, false, err
+	}
+	return stored, true, false, nil
+}
+
+// A record that changes under every compare-and-write is written after a
+// bounded number of attempts, the way a driver without PutIf writes it,
+// with the operator's drain it saw kept.
+func TestConditionalPutGivesWayUnderContention(t *testing.T) {
+	leakCheck(t)
+	d := &contendedDriver{Driver: inprocess.Open(storeName())}
+	opts := fastOptions()
+	opts.TTL = time.Minute // no refresh while the test looks
+	reg, err := core.NewRegistrar(d, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	inst := core.Instance{Service: "svc", Addr: "tcp@10.0.0.1:1", Meta: core.Metadata{"weight": "3"}}
+	if err := reg.Register(coretest.Context(t, 10*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.tries.Load(); n != 3 {
+		t.Fatalf("%d conditional attempts, want 3 before giving way", n)
+	}
+	list, err := d.List(t.Context(), "svc")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("stored %v %v", list, err)
+	}
+	if m := list[0].Meta; m["weight"] != "3" || m["rev"] != "" || !m.Inactive() || m[core.MetaDrain] != core.DrainOperator {
+		t.Fatalf("stored metadata %v, want the registration's, drained as the operator left it", m)
+	}
+}

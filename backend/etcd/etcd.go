@@ -261,25 +261,81 @@ func (d *driver) Put(ctx context.Context, inst core.Instance, ttl time.Duration)
 		return err
 	}
 	key, val := d.key(inst.Service, inst.Addr), inst.Meta.Encode()
-	l, err := d.liveLease(ctx, ttl, 0)
+	d.own.track(inst.Service, key)
+	var rev int64
+	id, err := d.onLease(ctx, ttl, func(id clientv3.LeaseID) error {
+		resp, err := d.cli.Put(ctx, key, val, clientv3.WithLease(id))
+		if err != nil {
+			return d.fail("put "+key, err)
+		}
+		rev = resp.Header.Revision
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	d.own.track(inst.Service, key)
-	resp, err := d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
-	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		// Revoked or expired before the keep-alive stream told us: this Put
-		// is what notices, so it grants the lease it needs (once).
-		if l, err = d.liveLease(ctx, ttl, l.id); err != nil {
-			return err
-		}
-		resp, err = d.cli.Put(ctx, key, val, clientv3.WithLease(l.id))
-	}
-	if err != nil {
-		return d.fail("put "+key, err)
-	}
-	d.own.put(key, l.id, resp.Header.Revision)
+	d.own.put(key, id, rev)
 	return nil
+}
+
+var _ core.ConditionalPutter = (*driver)(nil)
+
+// PutIf is Put in one transaction with the read core makes before it: the
+// write happens only if the stored value is prev's (no key when prev is
+// nil); otherwise the same round trip returns the stored record.
+func (d *driver) PutIf(ctx context.Context, inst core.Instance, ttl time.Duration, prev *core.Instance) (stored core.Instance, found, written bool, err error) {
+	if err := inst.Validate(); err != nil {
+		return core.Instance{}, false, false, err
+	}
+	key, val := d.key(inst.Service, inst.Addr), inst.Meta.Encode()
+	cond := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	if prev != nil {
+		// A missing key fails a value comparison, as it should.
+		cond = clientv3.Compare(clientv3.Value(key), "=", prev.Meta.Encode())
+	}
+	d.own.track(inst.Service, key)
+	var resp *clientv3.TxnResponse
+	id, err := d.onLease(ctx, ttl, func(id clientv3.LeaseID) error {
+		var err error
+		resp, err = d.cli.Txn(ctx).If(cond).
+			Then(clientv3.OpPut(key, val, clientv3.WithLease(id))).
+			Else(clientv3.OpGet(key)).Commit()
+		if err != nil {
+			return d.fail("put "+key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return core.Instance{}, false, false, err
+	}
+	if resp.Succeeded {
+		d.own.put(key, id, resp.Header.Revision)
+		return core.Instance{}, false, true, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) == 0 {
+		return core.Instance{}, false, false, nil
+	}
+	stored, found = d.parse(inst.Service, d.prefix(inst.Service), kvs[0].Key, kvs[0].Value)
+	return stored, found, false, nil
+}
+
+// onLease runs write with the driver's live lease. A lease revoked or
+// expired before the keep-alive stream told us is noticed by the write,
+// which then grants the lease it needs and runs once more.
+func (d *driver) onLease(ctx context.Context, ttl time.Duration, write func(clientv3.LeaseID) error) (clientv3.LeaseID, error) {
+	l, err := d.liveLease(ctx, ttl, 0)
+	if err != nil {
+		return 0, err
+	}
+	err = write(l.id)
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		if l, err = d.liveLease(ctx, ttl, l.id); err != nil {
+			return 0, err
+		}
+		err = write(l.id)
+	}
+	return l.id, err
 }
 
 func (d *driver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Duration) error {

@@ -126,3 +126,42 @@ func requestsSince(t testing.TB, total0 int, by0 map[string]int) (int, map[strin
 	}
 	return total - total0, by
 }
+
+// TestWriteIsOneRequest: registering an instance, and writing it again with
+// new metadata, is one request to etcd each (a transaction that compares the
+// stored record with the last one written, which is how the operator's drain
+// is kept), not a read followed by a write.
+func TestWriteIsOneRequest(t *testing.T) {
+	leakCheck(t)
+	srv := startServer(t)
+	ctx := ctxT(t, time.Minute)
+	d := newDriverT(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: "/onewrite"})
+	opts := testOptions()
+	opts.TTL = time.Minute // no refresh within the test
+	reg, err := core.NewRegistrar(d, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	// The first registration also grants the lease and starts the watch
+	// on the service's own keys.
+	if err := reg.Register(ctx, instance("S", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		what string
+		inst core.Instance
+	}{
+		{"a new instance", instance("S", 2, "weight", "1")},
+		{"new metadata", instance("S", 2, "weight", "2")},
+	} {
+		total, by := serverRequests(t)
+		if err := reg.Register(ctx, step.inst); err != nil {
+			t.Fatal(err)
+		}
+		_, by = requestsSince(t, total, by)
+		if by["Txn"] != 1 || by["Range"] != 0 || by["Put"] != 0 {
+			t.Fatalf("%s: requests %v, want one Txn and no Range or Put", step.what, by)
+		}
+	}
+}
