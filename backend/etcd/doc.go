@@ -46,6 +46,10 @@
 // with that Put's TTL and kept alive by one long-lived keep-alive stream. When
 // the lease is lost (the keep-alive stream ends: lease revoked or expired,
 // server unreachable for longer than the TTL) the next Put grants a new one.
+// Put is also PutIf (core.ConditionalPutter): core's read of the stored
+// record before a write, which keeps an operator's drain, and the write are
+// one transaction.
+//
 // KeepAlive reports core.ErrNotFound when a key is missing or no longer
 // attached to the driver's live lease, which makes core write it again. It
 // learns that from one watch per service the driver registers in, not from a
@@ -55,8 +59,9 @@
 //
 // # Watches
 //
-// The service watches of a driver share one etcd Watch stream, as clientv3's
-// do: a process costs the server one stream, plus one watcher per service.
+// The service watches of a driver, and its watches on its own keys (see
+// Leases), share one etcd Watch stream, as clientv3's do: a process costs the
+// server one stream, plus one watcher per service.
 // The driver speaks etcd's Watch RPC itself rather than through clientv3's
 // watcher, so a response reaches core's watch loop after one goroutine
 // hand-off instead of three (see watchMux). When the connection breaks, the

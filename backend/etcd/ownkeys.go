@@ -4,12 +4,11 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -143,27 +142,17 @@ func (o *ownKeys) start(prefix string, w *ownWatch) bool {
 	return true
 }
 
-// run keeps one watch on prefix until ctx ends. It resumes after the last
-// revision it saw when the client closes the watch, or starts afresh (from
-// now, so keys are read once more) when that revision was compacted.
+// run keeps one watch on prefix until ctx ends, on the driver's shared
+// watch stream, which resumes it across broken connections. A watch that
+// ends anyway (compaction past it, a lost leader) starts afresh, from now:
+// keys are then read once more.
 func (o *ownKeys) run(ctx context.Context, prefix string, w *ownWatch) {
-	var next int64 // revision to resume from; 0: from now
 	for ctx.Err() == nil {
-		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCreatedNotify(), clientv3.WithProgressNotify()}
-		if next > 0 {
-			opts = append(opts, clientv3.WithRev(next))
-		}
-		// WithRequireLeader: a member cut off from its cluster ends the
-		// watch instead of going silent; KeepAlive reads meanwhile.
-		for resp := range o.d.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, opts...) {
-			if err := resp.Err(); err != nil {
-				if errors.Is(err, rpctypes.ErrCompacted) {
-					next = 0
-				}
-				break
-			}
-			o.apply(w, resp, next == 0)
-			next = resp.Header.Revision + 1
+		// Progress notifications keep the resume revision recent on a quiet
+		// prefix, so a resume does not fall behind a compaction.
+		if mw, err := o.d.watches.watch(ctx, prefix, 0, true); err == nil {
+			o.follow(ctx, mw, w)
+			o.d.watches.release(mw)
 		}
 		o.mu.Lock()
 		w.live = false
@@ -175,16 +164,30 @@ func (o *ownKeys) run(ctx context.Context, prefix string, w *ownWatch) {
 	}
 }
 
-// apply takes one watch response: the watch's creation (fresh: from now on,
-// so keys confirmed earlier need one read), or events.
-func (o *ownKeys) apply(w *ownWatch, resp clientv3.WatchResponse, fresh bool) {
+// follow applies mw's responses until it ends.
+func (o *ownKeys) follow(ctx context.Context, mw *muxWatch, w *ownWatch) {
+	for {
+		resps, err := mw.next(ctx)
+		if err != nil {
+			return
+		}
+		for _, resp := range resps {
+			if resp.Canceled {
+				return
+			}
+			o.apply(w, resp)
+		}
+	}
+}
+
+// apply takes one watch response: the watch's creation (from now on, so
+// keys confirmed earlier need one read), or events.
+func (o *ownKeys) apply(w *ownWatch, resp *pb.WatchResponse) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if resp.Created {
 		w.live = true
-		if fresh {
-			w.from = resp.Header.Revision
-		}
+		w.from = resp.Header.GetRevision()
 		return
 	}
 	for _, ev := range resp.Events {

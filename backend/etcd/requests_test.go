@@ -35,9 +35,9 @@ func TestRequestsPerInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	// Each registration is two round trips (its stored record read by
-	// key, then written); 2,000 take ~10 s under -race on two cores, from
-	// 64 goroutines.
+	// Each registration is one transaction (TestWriteIsOneRequest); 2,000
+	// took ~10 s under -race on two cores, from 64 goroutines, when they
+	// were two round trips.
 	registering := time.Now()
 	regCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	coretest.RegisterMany(t, regCtx, reg, n, func(i int) core.Instance { return instance("S", 10000+i) })

@@ -122,7 +122,7 @@ func (w *watcher) load(ctx context.Context) ([]core.Instance, error) {
 	}
 	// WithRequireLeader: a member cut off from its cluster ends the watch
 	// instead of going silent, so core re-opens it on a healthy member.
-	mw, err := w.d.watches.watch(ctx, w.prefix, resp.Header.Revision+1)
+	mw, err := w.d.watches.watch(ctx, w.prefix, resp.Header.Revision+1, false)
 	if err != nil {
 		return nil, w.d.fail("watch "+w.prefix, err)
 	}

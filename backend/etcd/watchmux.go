@@ -58,11 +58,17 @@ type muxStream struct {
 // muxWatch is one service's watch on the shared stream: the reader queues
 // responses here and wakes the watcher.
 type muxWatch struct {
-	id     int64
-	prefix string
-	from   int64 // the revision to resume from; guarded by the muxStream's mu
-	wake   chan struct{}
-	stream *muxStream
+	id       int64
+	prefix   string
+	progress bool // ask etcd for progress notifications
+	// from is the revision to resume from: after the last event or progress
+	// notification given, or after the revision the watch was created at
+	// when it started "from now" (0). created: the creation was reported.
+	// Both guarded by the muxStream's mu.
+	from    int64
+	created bool
+	wake    chan struct{}
+	stream  *muxStream
 
 	mu    sync.Mutex
 	queue []*pb.WatchResponse
@@ -80,13 +86,14 @@ const (
 
 func newWatchMux(d *driver) *watchMux { return &watchMux{d: d} }
 
-// watch starts a watch of prefix from revision rev on the shared stream,
-// opening it if none is up.
-func (m *watchMux) watch(ctx context.Context, prefix string, rev int64) (*muxWatch, error) {
+// watch starts a watch of prefix from revision rev (0: from now) on the
+// shared stream, opening it if none is up. The watch's first response is its
+// creation; a resumed watch does not report it again.
+func (m *watchMux) watch(ctx context.Context, prefix string, rev int64, progress bool) (*muxWatch, error) {
 	for {
 		m.mu.Lock()
 		if s := m.cur; s != nil && s.up() {
-			w := m.join(s, prefix, rev)
+			w := m.join(s, prefix, rev, progress)
 			m.mu.Unlock()
 			s.create(w)
 			return w, nil
@@ -101,7 +108,7 @@ func (m *watchMux) watch(ctx context.Context, prefix string, rev int64) (*muxWat
 		m.mu.Lock()
 		if m.cur == nil || !m.cur.up() {
 			m.cur = s
-			w := m.join(s, prefix, rev)
+			w := m.join(s, prefix, rev, progress)
 			m.mu.Unlock()
 			s.create(w)
 			return w, nil
@@ -112,9 +119,9 @@ func (m *watchMux) watch(ctx context.Context, prefix string, rev int64) (*muxWat
 }
 
 // join adds a watch to s. m.mu must be held.
-func (m *watchMux) join(s *muxStream, prefix string, rev int64) *muxWatch {
+func (m *watchMux) join(s *muxStream, prefix string, rev int64, progress bool) *muxWatch {
 	m.nextID++
-	w := &muxWatch{id: m.nextID, prefix: prefix, from: rev, stream: s, wake: make(chan struct{}, 1)}
+	w := &muxWatch{id: m.nextID, prefix: prefix, from: rev, progress: progress, stream: s, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
 	s.watches[w.id] = w
 	s.mu.Unlock()
@@ -162,7 +169,8 @@ func dialWatch(ctx context.Context, d *driver) (pb.Watch_WatchClient, error) {
 
 func createRequest(w *muxWatch) *pb.WatchRequest {
 	return &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{
-		Key: []byte(w.prefix), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(w.prefix)), StartRevision: w.from, WatchId: w.id}}}
+		Key: []byte(w.prefix), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(w.prefix)), StartRevision: w.from,
+		WatchId: w.id, ProgressNotify: w.progress}}}
 }
 
 // create asks etcd for w's watch. Creates are answered in the order sent,
@@ -303,14 +311,20 @@ func (s *muxStream) resume(stream pb.Watch_WatchClient) {
 }
 
 // route finds the watch a response is for, and moves its resume revision;
-// nil when the response is for no open watch or only confirms a create.
+// nil when there is nothing to hand over: no open watch, a progress
+// notification, or the creation of a resumed watch.
 func (s *muxStream) route(resp *pb.WatchResponse) *muxWatch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !resp.Created {
 		w := s.watches[resp.WatchId]
-		if w != nil && len(resp.Events) > 0 {
+		switch {
+		case w == nil || resp.Canceled:
+		case len(resp.Events) > 0:
 			w.from = resp.Events[len(resp.Events)-1].Kv.ModRevision + 1
+		default: // progress: every event up to the header's revision was sent
+			w.from = max(w.from, resp.Header.GetRevision()+1)
+			return nil
 		}
 		return w
 	}
@@ -325,7 +339,13 @@ func (s *muxStream) route(resp *pb.WatchResponse) *muxWatch {
 		w.end(fmt.Errorf("etcd answered watch %d with ID %d: the server must be etcd 3.4 or newer", w.id, resp.WatchId))
 		return nil
 	default:
-		return nil
+		if w.from == 0 { // from now: resume after the revision it began at
+			w.from = resp.Header.GetRevision() + 1
+		}
+		if w.created {
+			return nil
+		}
+		w.created = true
 	}
 	if _, ok := s.watches[w.id]; !ok {
 		return nil

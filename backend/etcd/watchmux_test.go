@@ -65,20 +65,28 @@ func TestWatchResumesAfterCut(t *testing.T) {
 	}
 }
 
-// TestServicesShareOneStream: the watches of many services of one driver
-// cost etcd one stream, a watcher each; closing one cancels its watcher
-// and leaves the stream to the others; closing the last closes the stream.
+// TestServicesShareOneStream: the watches of many services of one driver,
+// and the watch on its own keys, cost etcd one stream, a watcher each;
+// closing one cancels its watcher and leaves the stream to the others;
+// closing the last closes the stream.
 func TestServicesShareOneStream(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
 	ctx := ctxT(t, time.Minute)
+	watchers, streams := serverWatchers(t), serverGauge(t, "etcd_debugging_mvcc_watch_stream_total")
 	d := newDriverT(t, Config{Endpoints: []string{srv.endpoint()}, BasePath: "/share"})
+	reg, err := core.NewRegistrar(d, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(ctx, instance("Own", 1)); err != nil { // its own keys' watch
+		t.Fatal(err)
+	}
 	dis, err := core.NewDiscovery(d, testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dis.Close() })
-	watchers, streams := serverWatchers(t), serverGauge(t, "etcd_debugging_mvcc_watch_stream_total")
 	const n = 20
 	cancels := make([]context.CancelFunc, n)
 	for i := range n {
@@ -100,11 +108,18 @@ func TestServicesShareOneStream(t *testing.T) {
 			return nil
 		}
 	}
-	poll(t, 10*time.Second, "one watcher per service, one stream", gauges(n, 1))
+	poll(t, 10*time.Second, "one watcher per service and one for the own keys, one stream", gauges(n+1, 1))
 	cancels[0]()
-	poll(t, 10*time.Second, "one service's watch cancelled, the stream kept", gauges(n-1, 1))
+	poll(t, 10*time.Second, "one service's watch cancelled, the stream kept", gauges(n, 1))
 	for _, cancel := range cancels[1:] {
 		cancel()
+	}
+	poll(t, 10*time.Second, "the services' watches cancelled, the own keys' kept", gauges(1, 1))
+	if err := reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
 	}
 	poll(t, 10*time.Second, "the last watch gone, and the stream with it", gauges(0, 0))
 }
