@@ -42,8 +42,9 @@ func jitter(d time.Duration) time.Duration {
 	return d - spread + rand.N(2*spread+1)
 }
 
-// sleep waits d or until ctx ends; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d or until ctx ends; it reports whether the full wait passed.
+// For drivers' own paced loops (a backoff between reconnects).
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

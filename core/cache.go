@@ -178,7 +178,7 @@ func (d *discovery) watchLoop(ctx context.Context, sw *serviceWatch) {
 		base, _ := sw.current()
 		sw.log.Warn("discovery: watch broke; keeping the last list", "instances_kept", base.Len(), "retry_in", delay, "err", err)
 		sw.ins.watchReopened(sw.service)
-		if !sleep(ctx, delay) {
+		if !Sleep(ctx, delay) {
 			return
 		}
 	}

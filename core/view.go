@@ -29,19 +29,11 @@ func (v *view) advance(base *Snapshot, changed []string, reset bool, log *slog.L
 				list = append(list, in)
 			}
 		}
-		v.snap, v.whole = snapshotOf(list), len(list) == base.Len()
-		if v.whole {
-			v.snap = base
+		v.snap, v.whole = base, len(list) == base.Len()
+		if !v.whole {
+			v.snap = snapshotOf(list)
 		}
 		return Update{List: v.snap, Reset: true}, true
-	}
-	if v.whole {
-		if u, ok, whole := v.advanceWhole(base, changed, &tally); whole {
-			return u, ok
-		}
-		// base has an instance the filter drops: from here v.snap is the
-		// view's own, even if nothing it shows changes now.
-		v.whole = false
 	}
 	var seen map[string]bool
 	if len(changed) > 1 {
@@ -49,6 +41,7 @@ func (v *view) advance(base *Snapshot, changed []string, reset bool, log *slog.L
 	}
 	var puts, removed []Instance
 	var dels []string
+	dropped := false // base holds a changed instance the filter drops
 	for _, a := range changed {
 		if seen != nil {
 			if seen[a] {
@@ -58,8 +51,10 @@ func (v *view) advance(base *Snapshot, changed []string, reset bool, log *slog.L
 		}
 		in, ok := base.Get(a)
 		old, had := v.snap.Get(a)
+		keep := ok && v.filter.check(in, &tally)
+		dropped = dropped || ok && !keep
 		switch {
-		case ok && v.filter.check(in, &tally):
+		case keep:
 			if !had || !sameInstance(old, in) {
 				puts = append(puts, in)
 			}
@@ -68,46 +63,19 @@ func (v *view) advance(base *Snapshot, changed []string, reset bool, log *slog.L
 			removed = append(removed, old)
 		}
 	}
+	// A view that shares its base keeps sharing while the filter keeps
+	// every changed instance: base is then what with would build. Once base
+	// holds an instance the filter drops, v.snap is the view's own, even if
+	// nothing it shows changes now.
+	v.whole = v.whole && !dropped
+	if v.whole {
+		v.snap = base
+	}
 	if len(puts) == 0 && len(dels) == 0 {
 		return Update{}, false
 	}
-	v.snap = v.snap.with(puts, dels)
+	if !v.whole {
+		v.snap = v.snap.with(puts, dels)
+	}
 	return Update{List: v.snap, Upserted: puts, Removed: removed}, true
-}
-
-// advanceWhole moves a view that shares its base to the next base, if the
-// filter keeps every changed instance; whole is false when it does not and
-// the view needs a snapshot of its own.
-func (v *view) advanceWhole(base *Snapshot, changed []string, tally *panicTally) (u Update, ok, whole bool) {
-	for _, a := range changed {
-		if in, ok := base.Get(a); ok && !v.filter.check(in, tally) {
-			return Update{}, false, false
-		}
-	}
-	var seen map[string]bool
-	if len(changed) > 1 {
-		seen = make(map[string]bool, len(changed))
-	}
-	for _, a := range changed {
-		if seen != nil {
-			if seen[a] {
-				continue
-			}
-			seen[a] = true
-		}
-		in, ok := base.Get(a)
-		old, had := v.snap.Get(a)
-		switch {
-		case ok && (!had || !sameInstance(old, in)):
-			u.Upserted = append(u.Upserted, in)
-		case !ok && had:
-			u.Removed = append(u.Removed, old)
-		}
-	}
-	v.snap = base
-	if len(u.Upserted) == 0 && len(u.Removed) == 0 {
-		return Update{}, false, true
-	}
-	u.List = base
-	return u, true, true
 }

@@ -98,7 +98,9 @@ func New(cfg Config) (core.Driver, error) {
 	}
 	switch c.cfg.Mode {
 	case ModeKV:
-		return &kvDriver{client: c, base: c.cfg.BasePath, sem: make(chan struct{}, 1)}, nil
+		d := &kvDriver{client: c, base: c.cfg.BasePath, sem: make(chan struct{}, 1)}
+		d.own = newKVOwn(d)
+		return d, nil
 	default:
 		return &catalogDriver{client: c}, nil
 	}

@@ -87,9 +87,12 @@
 // half that Put's record TTL (core uses one TTL for all): Consul invalidates
 // a session twice its TTL after the last renewal (libkv makes the same
 // halving), so the key is deleted one record TTL after the last refresh.
-// KeepAlive renews the session and checks that the key is still held by it;
-// a lost session (expired, agent restarted) is ErrNotFound, and the next
-// Put creates a new one. A key still held by another session (a previous
+// KeepAlive renews the session, at most twice a refresh interval for all the
+// driver's keys, and checks that the key is still held by it, from one
+// blocking query per service prefix the driver registers in (see kvOwn),
+// not from a read per key: a process with 300 registrations makes about 2
+// requests per interval, not 600. A lost session (expired, agent restarted)
+// is ErrNotFound, and the next Put creates a new one. A key still held by another session (a previous
 // process on the same address whose session has not expired) is written
 // without acquiring it, so the value is current at once; it is acquired by
 // the first Put after that session expired. Consul refuses session TTLs

@@ -24,8 +24,18 @@ type kvDriver struct {
 	base string
 	sem  chan struct{} // one-slot semaphore: one session creation at a time
 
+	own *kvOwn // our keys, watched, so KeepAlive needs no read
+
 	mu      sync.Mutex
 	session string // the live session's ID, "" before the first Put or once lost
+}
+
+// Close ends the driver's calls and watches, and waits for the own-key
+// watches to return.
+func (d *kvDriver) Close() error {
+	err := d.client.Close()
+	d.own.wg.Wait()
+	return err
 }
 
 func (d *kvDriver) key(service, addr string) string { return d.base + "/" + service + "/" + addr }
@@ -111,6 +121,7 @@ func (d *kvDriver) Put(ctx context.Context, inst core.Instance, ttl time.Duratio
 	if err != nil {
 		return err
 	}
+	d.own.track(inst.Service, key)
 	// Flags as rpcxio/libkv writes them.
 	pair := &api.KVPair{Key: key, Value: []byte(inst.Meta.Encode()), Flags: api.LockFlagValue, Session: sid}
 	ok, _, err := d.api.KV().Acquire(pair, d.write(ctx))
@@ -138,11 +149,18 @@ func (d *kvDriver) Put(ctx context.Context, inst core.Instance, ttl time.Duratio
 		}
 		d.log.Info("discovery: consul kv: key held by another session, probably a previous process on this address; taken over once that session expires",
 			"key", key)
+		return nil
+	}
+	if ok, known := d.own.state(key, sid); !ok || !known {
+		// New or lost: learn the index the watch must get past. Once per
+		// Put of such a key, never per interval.
+		_, err := d.read(ctx, key, sid)
+		return err
 	}
 	return nil
 }
 
-func (d *kvDriver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Duration) error {
+func (d *kvDriver) KeepAlive(ctx context.Context, inst core.Instance, ttl time.Duration) error {
 	if d.closed() {
 		return core.ErrClosed
 	}
@@ -153,22 +171,34 @@ func (d *kvDriver) KeepAlive(ctx context.Context, inst core.Instance, _ time.Dur
 	}
 	ctx, cancel := d.bind(ctx)
 	defer cancel()
-	entry, _, err := d.api.Session().Renew(sid, d.write(ctx))
-	if err != nil {
-		return d.fail("renew session", err)
+	// Renewed at most twice an interval, whatever the number of keys.
+	if err := d.own.renew(ctx, sid, ttl/(2*core.TTLPerInterval)); err != nil {
+		return err
 	}
-	if entry == nil { // 404: expired, destroyed, or the agent restarted
-		d.forget(sid)
-		return fmt.Errorf("consul kv %s: session expired: %w", key, core.ErrNotFound)
+	ok, known := d.own.state(key, sid)
+	if !known {
+		if ok, err := d.read(ctx, key, sid); err != nil || ok {
+			return err
+		}
 	}
-	pair, _, err := d.api.KV().Get(key, d.query(ctx, 0, 0))
-	if err != nil {
-		return d.fail("get "+key, err)
-	}
-	if pair == nil || pair.Session != sid {
+	if !ok {
 		return fmt.Errorf("consul kv %s: missing or not held by this driver's session: %w", key, core.ErrNotFound)
 	}
 	return nil
+}
+
+// read reports whether key is held by session sid, by reading it, and
+// tells the own-key watch what it found.
+func (d *kvDriver) read(ctx context.Context, key, sid string) (bool, error) {
+	pair, _, err := d.api.KV().Get(key, d.query(ctx, 0, 0))
+	if err != nil {
+		return false, d.fail("get "+key, err)
+	}
+	if pair == nil || pair.Session != sid {
+		return false, nil
+	}
+	d.own.confirmed(key, pair.ModifyIndex)
+	return true, nil
 }
 
 func (d *kvDriver) Delete(ctx context.Context, inst core.Instance) error {
@@ -178,6 +208,7 @@ func (d *kvDriver) Delete(ctx context.Context, inst core.Instance) error {
 	ctx, cancel := d.bind(ctx)
 	defer cancel()
 	key := d.key(inst.Service, inst.Addr)
+	d.own.untrack(key)
 	if _, err := d.api.KV().Delete(key, d.write(ctx)); err != nil && statusCode(err) != http.StatusNotFound {
 		return d.fail("delete "+key, err)
 	}

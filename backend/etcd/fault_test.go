@@ -17,7 +17,6 @@ import (
 
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/internal/calltest"
-	"github.com/seedforge/discovery/internal/faultproxy"
 )
 
 // seenLists records every list a subscriber receives, with its time, from a
@@ -111,11 +110,7 @@ func TestProxyCutLongerThanTTL(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
 	raw := rawClient(t, srv.endpoint())
-	p, err := faultproxy.Start(srv.endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := proxyTo(t, srv)
 	const base = "/cut"
 	ctx := ctxT(t, time.Minute)
 	server := newClient(t, Config{Endpoints: []string{p.Addr()}, BasePath: base})
@@ -397,11 +392,7 @@ func TestCompactionWhileWatching(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
 	raw := rawClient(t, srv.endpoint())
-	p, err := faultproxy.Start(srv.endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := proxyTo(t, srv)
 	const base = "/compact"
 	ctx := ctxT(t, time.Minute)
 	prefix := base + "/S/"

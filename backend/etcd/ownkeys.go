@@ -10,6 +10,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/seedforge/discovery/core"
 )
 
 // ownKeys lets KeepAlive answer from what the driver already knows instead of
@@ -157,10 +159,7 @@ func (o *ownKeys) run(ctx context.Context, prefix string, w *ownWatch) {
 		o.mu.Lock()
 		w.live = false
 		o.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(ownRestartDelay):
-		}
+		core.Sleep(ctx, ownRestartDelay)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/seedforge/discovery/core"
 	"github.com/seedforge/discovery/core/coretest"
+	"github.com/seedforge/discovery/internal/faultproxy"
 )
 
 // Test timings. etcd's shortest lease with TickMs=10 and ElectionMs=100 is
@@ -272,6 +273,17 @@ func endpoints(members ...*testServer) []string {
 		out = append(out, m.endpoint())
 	}
 	return out
+}
+
+// proxyTo starts a fault proxy in front of srv, closed with the test.
+func proxyTo(t testing.TB, srv *testServer) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.Start(srv.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 // rawClient is a plain etcd client, playing an operator or another program.

@@ -12,12 +12,7 @@ import (
 
 // proxied is a harness whose drivers all reach srv through one fault proxy.
 func proxied(t *testing.T, base string) (coretest.Harness, *faultproxy.Proxy) {
-	srv := startServer(t)
-	p, err := faultproxy.Start(srv.endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := proxyTo(t, startServer(t))
 	return coretest.Harness{
 		NewDriver: func(t testing.TB) core.Driver {
 			d, err := newDriver(Config{Endpoints: []string{p.Addr()}, BasePath: base, Logger: quietLogger()})

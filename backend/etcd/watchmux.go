@@ -249,7 +249,7 @@ func (s *muxStream) run(d *driver) {
 		s.mu.Unlock()
 		d.log.Warn("discovery: etcd watch stream broke; resuming the watches from their next revision", "err", d.fail("watch", rpctypes.Error(err)))
 		for {
-			if !wait(s.ctx, bo.Next()) {
+			if !core.Sleep(s.ctx, bo.Next()) {
 				s.fail(s.ctx.Err())
 				return
 			}
@@ -410,16 +410,5 @@ func (w *muxWatch) next(ctx context.Context) ([]*pb.WatchResponse, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-	}
-}
-
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/seedforge/discovery/core"
-	"github.com/seedforge/discovery/internal/faultproxy"
 )
 
 // TestWatchResumesAfterCut: a connection cut breaks the shared stream; the
@@ -21,11 +20,7 @@ func TestWatchResumesAfterCut(t *testing.T) {
 	leakCheck(t)
 	srv := startServer(t)
 	raw := rawClient(t, srv.endpoint())
-	p, err := faultproxy.Start(srv.endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := proxyTo(t, srv)
 	const base = "/resume"
 	ctx := ctxT(t, time.Minute)
 	prefix := base + "/S/"
