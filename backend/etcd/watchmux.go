@@ -67,6 +67,7 @@ type muxWatch struct {
 	// Both guarded by the muxStream's mu.
 	from    int64
 	created bool
+	sentOn  pb.Watch_WatchClient // the stream its create went on (guarded likewise)
 	wake    chan struct{}
 	stream  *muxStream
 
@@ -181,10 +182,13 @@ func (s *muxStream) create(w *muxWatch) {
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
 	stream := s.stream
-	if stream == nil {
+	if stream == nil || w.sentOn == stream {
+		// Reconnecting, or a resume already sent it: a second create
+		// would be refused as a duplicate ID.
 		s.mu.Unlock()
 		return
 	}
+	w.sentOn = stream
 	s.pending = append(s.pending, w)
 	req := createRequest(w)
 	s.mu.Unlock()
@@ -300,6 +304,7 @@ func (s *muxStream) resume(stream pb.Watch_WatchClient) {
 	s.pending = slices.SortedFunc(maps.Values(s.watches), func(a, b *muxWatch) int { return cmp.Compare(a.id, b.id) })
 	reqs := make([]*pb.WatchRequest, len(s.pending))
 	for i, w := range s.pending {
+		w.sentOn = stream
 		reqs[i] = createRequest(w)
 	}
 	s.mu.Unlock()
