@@ -282,7 +282,10 @@ var _ core.ConditionalPutter = (*driver)(nil)
 
 // PutIf is Put in one transaction with the read core makes before it: the
 // write happens only if the stored value is prev's (no key when prev is
-// nil); otherwise the same round trip returns the stored record.
+// nil); otherwise the same round trip returns the stored record. Values are
+// compared as bytes, in our encoding: a record someone wrote in another
+// encoding (or not as metadata at all) fails every try, and core then reads
+// and writes it plainly, once; after that it is ours again.
 func (d *driver) PutIf(ctx context.Context, inst core.Instance, ttl time.Duration, prev *core.Instance) (stored core.Instance, found, written bool, err error) {
 	if err := inst.Validate(); err != nil {
 		return core.Instance{}, false, false, err
