@@ -65,6 +65,14 @@ func TestServer(t *testing.T) {
 			if err != nil || reply.C != 200 {
 				t.Fatalf("Mul = %+v, %v", reply, err)
 			}
+			// The server says so once it has seen its record written, which
+			// may be after the client found the record.
+			poll(t, "the server saying it is registered", func() error {
+				if !strings.Contains(out.String(), "serving Arith on tcp@127.0.0.1:") {
+					return fmt.Errorf("output: %s", out.String())
+				}
+				return nil
+			})
 
 			stop()
 			if err := <-done; err != nil {
