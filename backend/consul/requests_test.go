@@ -42,25 +42,8 @@ func TestKVRequestsPerInterval(t *testing.T) {
 	interval := opts.TTL / core.TTLPerInterval
 
 	// Keys whose first refresh came before the watch vouched for them are
-	// read once; count from when those reads are over.
-	coretest.Poll(t, 3*opts.TTL, "the first refresh of every key", func() error {
-		before := agentRequests(t, a)
-		time.Sleep(interval) // a measurement window, not synchronisation
-		if got, by := requestsSince(t, a, before); got > 5 {
-			return fmt.Errorf("%d requests in one interval: %v", got, by)
-		}
-		return nil
-	})
-	const windows = 4
-	start := time.Now()
-	before := agentRequests(t, a)
-	time.Sleep(windows * interval) // the measurement window
-	requests, by := requestsSince(t, a, before)
-	perInterval := float64(requests) / (float64(time.Since(start)) / float64(interval))
-	t.Logf("%d registrations: %d requests (%v), %.1f per refresh interval (%v)", n, requests, by, perInterval, interval)
-	if perInterval > 5 {
-		t.Fatalf("%.1f requests per refresh interval, want at most 5", perInterval)
-	}
+	// read once.
+	coretest.RequestsPerInterval(t, interval, 3*opts.TTL, 5, func() map[string]int { return agentRequests(t, a) })
 
 	// Deleted by someone else: back within one interval (plus the refresh
 	// jitter and slack for the loaded machine), held by our session.
@@ -104,17 +87,4 @@ func agentRequests(t testing.TB, a *consultest.Agent) map[string]int {
 	}
 	must(t, sc.Err())
 	return by
-}
-
-// requestsSince is what agentRequests counted since an earlier reading.
-func requestsSince(t testing.TB, a *consultest.Agent, before map[string]int) (int, map[string]int) {
-	by := agentRequests(t, a)
-	total := 0
-	for k, v := range by {
-		if by[k] = v - before[k]; by[k] == 0 {
-			delete(by, k)
-		}
-		total += by[k]
-	}
-	return total, by
 }

@@ -46,27 +46,11 @@ func TestRequestsPerInterval(t *testing.T) {
 	interval := opts.TTL / core.TTLPerInterval
 
 	// Keys written before the watch on them was established are read once,
-	// in their first refresh; count from when those reads are over.
-	poll(t, 3*opts.TTL, "the first refresh of every key", func() error {
-		total, by := serverRequests(t)
-		time.Sleep(interval) // a measurement window, not synchronisation
-		if got, by := requestsSince(t, total, by); got > 5 {
-			return fmt.Errorf("%d requests in one interval: %v", got, by)
-		}
-		return nil
+	// in their first refresh.
+	coretest.RequestsPerInterval(t, interval, 3*opts.TTL, 5, func() map[string]int {
+		_, by := serverRequests(t)
+		return by
 	})
-	const windows = 4
-	start := time.Now()
-	total, by := serverRequests(t)
-	time.Sleep(windows * interval) // the measurement window
-	requests, by := requestsSince(t, total, by)
-	elapsed := time.Since(start)
-	perInterval := float64(requests) / (float64(elapsed) / float64(interval))
-	t.Logf("%d registrations: %d requests in %v (%v), %.1f per refresh interval (%v)",
-		n, requests, elapsed.Round(time.Millisecond), by, perInterval, interval)
-	if perInterval > 5 {
-		t.Fatalf("%.1f requests per refresh interval, want at most 5", perInterval)
-	}
 
 	// Deleted by someone else: back within one interval (plus the refresh
 	// jitter and slack for the loaded machine), on our lease.

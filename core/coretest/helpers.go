@@ -191,3 +191,42 @@ func Must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// RequestsPerInterval measures what a process's registrations cost the
+// registry in steady state. count returns the registry's own running count
+// of the requests it received, by kind. It waits (up to settle) for one
+// refresh interval with at most limit requests, since the first refresh of
+// a new registration may read; then it counts over four intervals and fails
+// t if they averaged more than limit. It returns the average.
+func RequestsPerInterval(t testing.TB, interval, settle time.Duration, limit int, count func() map[string]int) float64 {
+	t.Helper()
+	since := func(before map[string]int) (int, map[string]int) {
+		by, total := count(), 0
+		for k, v := range by {
+			if by[k] = v - before[k]; by[k] == 0 {
+				delete(by, k)
+			}
+			total += by[k]
+		}
+		return total, by
+	}
+	Poll(t, settle, "a refresh interval with the first refreshes over", func() error {
+		before := count()
+		time.Sleep(interval) // a measurement window, not synchronisation
+		if got, by := since(before); got > limit {
+			return fmt.Errorf("%d requests in one interval: %v", got, by)
+		}
+		return nil
+	})
+	const windows = 4
+	start, before := time.Now(), count()
+	time.Sleep(windows * interval) // the measurement window
+	requests, by := since(before)
+	elapsed := time.Since(start)
+	perInterval := float64(requests) / (float64(elapsed) / float64(interval))
+	t.Logf("%d requests in %v (%v): %.1f per refresh interval (%v)", requests, elapsed.Round(time.Millisecond), by, perInterval, interval)
+	if perInterval > float64(limit) {
+		t.Fatalf("%.1f requests per refresh interval, want at most %d", perInterval, limit)
+	}
+	return perInterval
+}
